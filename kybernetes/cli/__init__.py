@@ -1,0 +1,1 @@
+"""The ``kyb`` command: the composition root that starts components (DESIGN.md)."""

@@ -1,0 +1,42 @@
+"""``kyb``: one command for every part, as ``k3s`` is.
+
+Subcommands parse their flags and hand over to the component; nothing here
+holds logic of its own beyond wiring. Errors that name a datastore or a
+setting are printed as one line, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from kybernetes.cli import server as server_cmd
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kyb", description="kybernetes: Kubernetes in Python")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+    server_cmd.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return asyncio.run(args.run(args)) or 0
+    except KeyboardInterrupt:
+        return 130
+    except server_cmd.FatalError as e:
+        print(f"kyb {args.command}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
