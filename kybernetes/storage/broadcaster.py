@@ -52,6 +52,7 @@ class Subscriber:
             self.stream.push(batch)
             await self.stream.wait_for_space()
         self.held = None
+        self.stream.progress_revision = max(self.stream.progress_revision, replayed_to)
 
 
 class Broadcaster:
@@ -63,11 +64,14 @@ class Broadcaster:
         subscriber.stream.on_close(lambda: self._subscribers.discard(subscriber))
 
     def publish(self, batch: list[Event]) -> None:
+        revision = batch[-1].kv.mod_revision
         for subscriber in list(self._subscribers):
             if subscriber.stream.done:
                 self._subscribers.discard(subscriber)
                 continue
             subscriber.deliver(batch)
+            if subscriber.held is None:
+                subscriber.stream.progress_revision = revision
 
     def fail_all(self, error: BaseException) -> None:
         for subscriber in list(self._subscribers):

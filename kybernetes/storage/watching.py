@@ -33,6 +33,11 @@ class WatchStream:
         self._wakeup = asyncio.Event()
         self._space = asyncio.Event()
         self._space.set()
+        # Every event with a revision up to this one has been pushed (or was
+        # not for this watcher): a consumer whose buffer is empty is up to
+        # date through it. Backends advance it (etcd: response headers and
+        # progress notifications; SQLite: every commit).
+        self.progress_revision = 0
         self._on_close: list[Callable[[], object]] = []
 
     def on_close(self, callback: Callable[[], object]) -> None:

@@ -278,6 +278,8 @@ class SqliteStore:
         replay = after < current
         subscriber = Subscriber(stream, prefix, after, replaying=replay, limit=self._watch_buffer)
         self._broadcaster.subscribe(subscriber)
+        if not replay:
+            stream.progress_revision = current
         if replay:
             task = asyncio.create_task(self._replay(subscriber, after, current))
             stream.on_close(task.cancel)

@@ -1,0 +1,1 @@
+"""kybernetes.client: see DESIGN.md's component table. Not built yet."""

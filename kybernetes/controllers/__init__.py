@@ -1,0 +1,1 @@
+"""kybernetes.controllers: see DESIGN.md's component table. Not built yet."""

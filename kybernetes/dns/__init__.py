@@ -1,0 +1,1 @@
+"""kybernetes.dns: see DESIGN.md's component table. Not built yet."""

@@ -1,0 +1,1 @@
+"""kybernetes.kubelet: see DESIGN.md's component table. Not built yet."""

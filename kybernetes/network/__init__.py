@@ -1,0 +1,1 @@
+"""kybernetes.network: see DESIGN.md's component table. Not built yet."""

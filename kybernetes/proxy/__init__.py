@@ -1,0 +1,1 @@
+"""kybernetes.proxy: see DESIGN.md's component table. Not built yet."""

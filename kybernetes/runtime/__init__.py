@@ -1,0 +1,1 @@
+"""kybernetes.runtime: see DESIGN.md's component table. Not built yet."""

@@ -1,0 +1,1 @@
+"""kybernetes.scheduler: see DESIGN.md's component table. Not built yet."""
