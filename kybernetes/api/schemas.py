@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import gzip
 import importlib.resources
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import orjson
 
@@ -65,3 +65,46 @@ def items(schema: Schema) -> Schema | None:
         return schema.get("items")
     extra = schema.get("additionalProperties")
     return extra if isinstance(extra, Mapping) else None
+
+
+@functools.cache
+def _gvk_index() -> Mapping[tuple[str, str, str], str]:
+    index: dict[tuple[str, str, str], str] = {}
+    for name, schema in definitions().items():
+        for gvk in schema.get("x-kubernetes-group-version-kind") or ():
+            index.setdefault((gvk.get("group", ""), gvk.get("version", ""), gvk.get("kind", "")), name)
+    return index
+
+
+def by_gvk(group: str, version: str, kind: str) -> str | None:
+    """The definition whose ``x-kubernetes-group-version-kind`` names this kind."""
+    return _gvk_index().get((group, version, kind))
+
+
+def refs(schema: object) -> set[str]:
+    """Every definition name a schema refers to directly (not transitively)."""
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith(REF_PREFIX):
+                found.add(ref[len(REF_PREFIX):])
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def closure(names: Iterable[str]) -> set[str]:
+    """The given definitions and every definition they reach through references."""
+    seen: set[str] = set()
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in definitions():
+            continue
+        seen.add(name)
+        todo.extend(refs(definitions()[name]) - seen)
+    return seen
