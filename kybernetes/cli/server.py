@@ -1,7 +1,9 @@
-"""``kyb server``: the control plane (and, later, an agent) in one process, as ``k3s server``.
+"""``kyb server``: the control plane in one process, as ``k3s server``.
 
-Opens the datastore, then starts what exists of the control plane, and
-signals readiness by printing it; stops cleanly on SIGTERM or SIGINT.
+Opens the datastore, makes or reuses the cluster's certificates, writes the
+admin kubeconfig, starts the API server, and prints when it is ready. Stops
+cleanly on SIGTERM or SIGINT. (The agent, controllers and scheduler join
+here as they are built; ``--disable-agent`` is accepted already.)
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import os
 import signal
 
 from kybernetes import storage
+from kybernetes.apiserver import authn, pki
+from kybernetes.apiserver import server as apiserver
 from kybernetes.storage import errors as storage_errors
 
 
@@ -26,32 +30,82 @@ def default_data_dir() -> str:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("server", help="run the control plane")
-    p.add_argument("--data-dir", default=None, help="state directory (default /var/lib/kybernetes, or ~/.kybernetes when not root)")
+    p = sub.add_parser("server", help="run the control plane (and, unless disabled, an agent)")
+    p.add_argument("--data-dir", default=None,
+                   help="state directory (default /var/lib/kybernetes, or ~/.kybernetes when not root)")
     p.add_argument("--datastore-endpoint", default=None,
                    help="sqlite:///path/state.db (default <data-dir>/state.db) or http(s)://etcd:2379[,...]")
+    p.add_argument("--bind-address", default="127.0.0.1", help="address the API server listens on")
+    p.add_argument("--https-listen-port", type=int, default=6443, help="API server port")
+    p.add_argument("--write-kubeconfig", default=None,
+                   help="where to write the admin kubeconfig (default <data-dir>/kubeconfig.yaml)")
+    p.add_argument("--disable-agent", action="store_true", help="run the control plane only")
+    p.add_argument("--service-cidr", default="10.96.0.0/12")
+    p.add_argument("--cluster-cidr", default="10.244.0.0/16")
+    p.add_argument("--cluster-domain", default="cluster.local")
+    p.add_argument("--tls-san", action="append", default=[], help="extra name or IP for the serving certificate")
+    p.add_argument("--default-not-ready-toleration-seconds", type=int, default=300)
+    p.add_argument("--default-unreachable-toleration-seconds", type=int, default=300)
     p.set_defaults(run=run)
+
+
+def _certificates(data_dir: str, service_ip: str, extra: tuple[str, ...]) -> tuple[pki.Pair, pki.Pair, pki.Pair]:
+    tls = os.path.join(data_dir, "tls")
+    os.makedirs(tls, mode=0o700, exist_ok=True)
+    os.chmod(tls, 0o700)
+    ca = pki.ensure_ca(tls)
+    serving = pki.ensure_serving(ca, tls, service_ip, extra)
+    admin = pki.ensure_client(ca, tls, "client-admin", "system:admin", ("system:masters",))
+    return ca, serving, admin
 
 
 async def run(args: argparse.Namespace) -> int:
     data_dir = os.path.abspath(args.data_dir or default_data_dir())
     url = args.datastore_endpoint or f"sqlite://{os.path.join(data_dir, 'state.db')}"
+    settings = apiserver.Settings(
+        bind_address=args.bind_address, port=args.https_listen_port,
+        service_cidr=args.service_cidr, cluster_domain=args.cluster_domain,
+        advertise_address=args.bind_address if args.bind_address not in ("0.0.0.0", "::") else "127.0.0.1",
+        default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
+        default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
+    )
     try:
         os.makedirs(data_dir, mode=0o700, exist_ok=True)
-        store = storage.open_store(url)
+        os.chmod(data_dir, 0o700)
+        import ipaddress
+        service_ip = str(ipaddress.ip_network(args.service_cidr, strict=False).network_address + 1)
+        ca, serving, admin = _certificates(data_dir, service_ip, tuple(args.tls_san))
+    except OSError as e:
+        raise FatalError(f"cannot use data dir {data_dir}: {e.strerror}") from e
+    kubeconfig = os.path.abspath(args.write_kubeconfig or os.path.join(data_dir, "kubeconfig.yaml"))
+    host = "127.0.0.1" if args.bind_address in ("0.0.0.0", "::") else args.bind_address
+    try:
+        pki.write_kubeconfig(kubeconfig, f"https://{host}:{args.https_listen_port}", ca, admin)
+    except OSError as e:
+        raise FatalError(f"cannot write kubeconfig {kubeconfig}: {e.strerror}") from e
+
+    store = storage.open_store(url)
+    try:
         await store.start()
     except storage_errors.DatastoreError as e:
         raise FatalError(str(e)) from e
-    except OSError as e:
-        raise FatalError(f"cannot use data dir {data_dir}: {e.strerror}") from e
+    server = apiserver.APIServer(store, settings, authn.Authenticator(),
+                                 apiserver.ssl_context(serving.cert, serving.key, ca.cert))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        print(f"kyb server: datastore {store.name} open at revision {await store.current_revision()}",
-              flush=True)
+        try:
+            await server.start()
+        except OSError as e:
+            raise FatalError(f"cannot listen on {args.bind_address}:{args.https_listen_port}: "
+                             f"{e.strerror}") from e
+        print(f"kyb server: datastore {store.name} (revision {await store.current_revision()})", flush=True)
+        print(f"kyb server: kubeconfig written to {kubeconfig}", flush=True)
+        print(f"kyb server: ready, API server at https://{host}:{args.https_listen_port}", flush=True)
         await stop.wait()
     finally:
+        await server.stop()
         await store.close()
     return 0

@@ -1,0 +1,301 @@
+"""The API server process: TLS listener, request pipeline, routing, lifecycle.
+
+authenticate → authorize → route. Resource requests go to the generic
+handlers (reading, writing, deleting, watching, subresources) with the
+resource's ``ResourceStore``; everything else is discovery, OpenAPI, health
+and version. Every failure leaves as a ``Status`` body; an unexpected
+exception is a 500 with the server still serving. ``/readyz`` answers ok
+once every watch cache is filled and the bootstrap objects exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from kybernetes.api import openapi, registry, status
+from kybernetes.apiserver import (admission, allocation, authn, authz, bootstrap, deleting,
+                                  discovery, encoding, reading, requestinfo, resource_store,
+                                  strategies, subresources, watchcache, watching, writing)
+from kybernetes.apiserver.calls import Call, respond_status
+from kybernetes.storage.types import Store
+
+log = logging.getLogger(__name__)
+
+VERSION_INFO = {
+    "major": "1", "minor": "32", "gitVersion": "v1.32.4-kyb", "gitCommit": "kybernetes",
+    "gitTreeState": "clean", "buildDate": "2026-11-25T00:00:00Z", "goVersion": "python3",
+    "compiler": "cpython", "platform": "linux/amd64",
+}
+
+
+@dataclass
+class Settings:
+    bind_address: str = "127.0.0.1"
+    port: int = 6443
+    service_cidr: str = "10.96.0.0/12"
+    node_port_range: tuple[int, int] = (30000, 32767)
+    cluster_domain: str = "cluster.local"
+    advertise_address: str = "127.0.0.1"
+    default_not_ready_toleration_seconds: int = 300
+    default_unreachable_toleration_seconds: int = 300
+
+
+@dataclass
+class State:
+    """What handlers reach through ``request.app["state"]``."""
+
+    store: Store
+    settings: Settings
+    stores: dict[tuple[str, str, str], resource_store.ResourceStore]
+    caches: dict[str, watchcache.WatchCache]
+    admission: admission.Chain
+    authenticator: authn.Authenticator
+    authorizer: authz.Authorizer
+    services: strategies.ServiceAddresses
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def resource_store(self, group: str, version: str, plural: str) -> resource_store.ResourceStore | None:
+        return self.stores.get((group, version, plural))
+
+
+def build_state(store: Store, settings: Settings, authenticator: authn.Authenticator) -> State:
+    caches: dict[str, watchcache.WatchCache] = {}
+    stores = {}
+    for r in registry.all_resources():
+        if not r.stored:
+            continue
+        cache = caches.get(r.key_prefix)
+        if cache is None:
+            cache = caches[r.key_prefix] = watchcache.WatchCache(store, r.key_prefix)
+        stores[(r.group, r.version, r.plural)] = resource_store.ResourceStore(r, store, cache)
+
+    ns_store = stores[("", "v1", "namespaces")]
+    pc_store = stores[("scheduling.k8s.io", "v1", "priorityclasses")]
+
+    async def get_namespace(name: str) -> dict | None:
+        obj = ns_store.cache.get(ns_store.key("", name)) if ns_store.cache.ready.is_set() else None
+        if obj is not None:
+            return obj
+        try:
+            return (await ns_store.read("", name))[0]
+        except status.StatusError:
+            return None
+
+    async def get_priority_class(name: str) -> dict | None:
+        try:
+            return (await pc_store.read("", name))[0]
+        except status.StatusError:
+            return None
+
+    chain = admission.Chain([
+        admission.NamespaceLifecycle(get_namespace),
+        admission.ServiceAccount(),
+        admission.DefaultTolerationSeconds(settings.default_not_ready_toleration_seconds,
+                                           settings.default_unreachable_toleration_seconds),
+        admission.Priority(get_priority_class),
+    ])
+    ips = allocation.IPAllocator(store, settings.service_cidr)
+    ports = allocation.PortAllocator(store, *settings.node_port_range)
+    return State(store, settings, stores, caches, chain, authenticator, authz.AlwaysAllow(),
+                 strategies.ServiceAddresses(ips, ports))
+
+
+# -- routing -------------------------------------------------------------------------
+
+
+def _json(body: bytes | dict, code: int = 200, content_type: str = encoding.JSON) -> web.Response:
+    data = body if isinstance(body, bytes) else encoding.orjson.dumps(body)
+    return web.Response(body=data, status=code, headers={"Content-Type": content_type,
+                                                         "Cache-Control": "no-cache, private"})
+
+
+async def _non_resource(request: web.Request, state: State) -> web.StreamResponse:
+    path = request.path.rstrip("/") or "/"
+    if path in ("/healthz", "/livez"):
+        return web.Response(text="ok", content_type="text/plain")
+    if path == "/readyz":
+        if state.ready.is_set():
+            return web.Response(text="ok", content_type="text/plain")
+        return web.Response(text="[-]kybernetes-ready failed: not ready yet\nreadyz check failed",
+                            status=500, content_type="text/plain")
+    if path.startswith(("/healthz/", "/livez/", "/readyz/")):
+        return web.Response(text="ok", content_type="text/plain")
+    if path == "/version":
+        return _json(VERSION_INFO)
+    accept = request.headers.get("Accept", "")
+    if path in ("/api", "/apis"):
+        version = discovery.wants_aggregated(accept)
+        if version:
+            ct = discovery.AGGREGATED_V2 if version == "v2" else discovery.AGGREGATED_V2BETA1
+            return _json(discovery.aggregated(path == "/api", version), content_type=ct)
+        return _json(discovery.api_versions() if path == "/api" else discovery.api_group_list())
+    parts = path.strip("/").split("/")
+    if parts[0] == "api" and len(parts) == 2:
+        body = discovery.resource_list("", parts[1])
+        if body is not None:
+            return _json(body)
+    if parts[0] == "apis" and len(parts) == 2:
+        body = discovery.api_group(parts[1])
+        if body is not None:
+            return _json(body)
+    if parts[0] == "apis" and len(parts) == 3:
+        body = discovery.resource_list(parts[1], parts[2])
+        if body is not None:
+            return _json(body)
+    if path == "/openapi/v3":
+        return _json(openapi.root())
+    if path.startswith("/openapi/v3/"):
+        doc = openapi.document_bytes_at(path[len("/openapi/v3/"):])
+        if doc is not None:
+            return _json(doc)
+    if path == "/":
+        paths = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v3", "/readyz", "/version"]
+        paths += sorted({f"/apis/{g}" for g, _ in registry.group_versions() if g} |
+                        {f"/apis/{g}/{v}" for g, vs in registry.group_versions() if g for v in vs})
+        return _json({"paths": sorted(paths)})
+    raise status.not_found_path()
+
+
+async def _resource(request: web.Request, state: State, info: requestinfo.RequestInfo,
+                    user: admission.UserInfo) -> web.StreamResponse:
+    r = registry.lookup(info.group, info.version, info.resource)
+    if r is None:
+        raise status.not_found_path()
+    if r.namespaced is False and info.namespace:
+        raise status.not_found_path()
+    sub = info.subresource
+    if sub and r.subresource(sub) is None:
+        raise status.not_found_path()
+    verb = info.verb
+    if sub:
+        allowed = r.subresource(sub).verbs  # type: ignore[union-attr]
+        check = {"create": "create", "get": "get", "update": "update", "patch": "patch",
+                 "delete": "delete"}.get(verb, verb)
+    else:
+        allowed, check = r.verbs, verb
+    if check not in allowed:
+        raise status.error(405, "MethodNotAllowed",
+                           "the server does not allow this method on the requested resource")
+    rendering = encoding.negotiate(request.headers.get("Accept"))
+    if r.virtual:
+        dummy = Call(request, info, r, None, user, rendering)  # type: ignore[arg-type]
+        return await subresources.review(dummy)
+    store = state.stores[(r.group, r.version, r.plural)]
+    call = Call(request, info, r, store, user, rendering)
+    if r.namespaced and not info.namespace and verb in ("get", "create", "update", "patch", "delete"):
+        raise status.not_found_path()
+    if sub == "scale":
+        return await (subresources.get_scale(call) if verb == "get" else subresources.update_scale(call))
+    if sub == "binding":
+        return await subresources.bind(call)
+    if sub == "eviction":
+        return await subresources.evict(call)
+    if sub == "finalize":
+        return await subresources.finalize(call)
+    if sub and sub != "status":
+        raise status.error(501, "NotImplemented", f"the {r.plural}/{sub} subresource is not served yet")
+    if verb == "get":
+        return await reading.get(call)
+    if verb == "list":
+        return await reading.list_(call)
+    if verb == "watch":
+        return await watching.watch(call)
+    if verb == "create":
+        return await writing.create(call)
+    if verb == "update":
+        return await writing.update(call)
+    if verb == "patch":
+        return await writing.patch(call)
+    if verb == "delete":
+        return await deleting.delete(call)
+    if verb == "deletecollection":
+        return await deleting.delete_collection(call)
+    raise status.error(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+
+
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    state: State = request.app["state"]
+    try:
+        info = requestinfo.parse(request.method, request.path, request.query)
+        user = state.authenticator.authenticate(request)
+        if user is None:
+            if not authn.Authenticator.is_public(request.path) or "Authorization" in request.headers:
+                raise status.unauthorized()
+            user = admission.UserInfo("system:anonymous", ("system:unauthenticated",))
+        allowed, reason = await state.authorizer.authorize(user, info)
+        if not allowed:
+            raise status.error(403, "Forbidden", authz.forbidden_message(user, info, reason))
+        if not info.is_resource:
+            return await _non_resource(request, state)
+        return await _resource(request, state, info, user)
+    except status.StatusError as e:
+        return respond_status(e)
+    except (ConnectionResetError, asyncio.CancelledError):
+        raise
+    except Exception as e:  # a bug must cost one request, never the server
+        log.exception("internal error serving %s %s", request.method, request.path)
+        return respond_status(status.internal(f"{type(e).__name__}: {e}"))
+
+
+def make_app(state: State) -> web.Application:
+    app = web.Application(client_max_size=encoding.MAX_BODY + 1024 * 1024, handler_args={
+        "max_field_size": 65536, "max_line_size": 65536})
+    app["state"] = state
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    return app
+
+
+class APIServer:
+    def __init__(self, store: Store, settings: Settings, authenticator: authn.Authenticator,
+                 ssl_context: ssl.SSLContext | None):
+        self.store = store
+        self.settings = settings
+        self.state = build_state(store, settings, authenticator)
+        self.ssl_context = ssl_context
+        self._runner: web.AppRunner | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    @property
+    def ready(self) -> asyncio.Event:
+        return self.state.ready
+
+    async def start(self) -> None:
+        for cache in self.state.caches.values():
+            self._tasks.append(asyncio.create_task(cache.run(), name=f"watchcache {cache.prefix}"))
+        app = make_app(self.state)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.bind_address, self.settings.port,
+                           ssl_context=self.ssl_context, reuse_address=True)
+        await site.start()
+        await asyncio.gather(*(c.ready.wait() for c in self.state.caches.values()))
+        await bootstrap.ensure(self.state)
+        self._tasks.append(asyncio.create_task(bootstrap.keep(self.state), name="bootstrap"))
+        self.state.ready.set()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def ssl_context(cert: str, key: str, ca: str) -> ssl.SSLContext:
+    """TLS for the API server: its certificate, and client certificates
+    verified against the cluster CA when a client presents one."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+    ctx.load_verify_locations(ca)
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
