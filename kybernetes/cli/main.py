@@ -12,6 +12,7 @@ import asyncio
 import logging
 import sys
 
+from kybernetes.cli import components
 from kybernetes.cli import server as server_cmd
 
 
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", required=True)
     server_cmd.add_parser(sub)
+    components.add_parsers(sub)
     return parser
 
 
