@@ -16,6 +16,9 @@ import signal
 from kybernetes import storage
 from kybernetes.apiserver import authn, pki
 from kybernetes.apiserver import server as apiserver
+from kybernetes.cli import components
+from kybernetes.client import kubeconfig, rest
+from kybernetes.controllers import manager
 from kybernetes.storage import errors as storage_errors
 
 
@@ -46,6 +49,10 @@ def add_parser(sub) -> None:
     p.add_argument("--tls-san", action="append", default=[], help="extra name or IP for the serving certificate")
     p.add_argument("--default-not-ready-toleration-seconds", type=int, default=300)
     p.add_argument("--default-unreachable-toleration-seconds", type=int, default=300)
+    p.add_argument("--disable-controller-manager", action="store_true")
+    p.add_argument("--disable-scheduler", action="store_true")
+    p.add_argument("--controllers", default="*", help="controllers to run (comma-separated, * for all)")
+    components.add_controller_flags(p)
     p.set_defaults(run=run)
 
 
@@ -95,6 +102,7 @@ async def run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    tasks: list[asyncio.Task] = []
     try:
         try:
             await server.start()
@@ -103,9 +111,45 @@ async def run(args: argparse.Namespace) -> int:
                              f"{e.strerror}") from e
         print(f"kyb server: datastore {store.name} (revision {await store.current_revision()})", flush=True)
         print(f"kyb server: kubeconfig written to {kubeconfig}", flush=True)
+        tasks = _control_plane(args, kubeconfig_path=kubeconfig)
         print(f"kyb server: ready, API server at https://{host}:{args.https_listen_port}", flush=True)
         await stop.wait()
     finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
         await server.stop()
         await store.close()
     return 0
+
+
+def _control_plane(args: argparse.Namespace, *, kubeconfig_path: str) -> list[asyncio.Task]:
+    """The controller manager and the scheduler, in this process, talking to
+    the API server over loopback like any other client (as k3s runs them)."""
+    tasks = []
+    if not args.disable_controller_manager:
+        tasks.append(asyncio.create_task(_controller_manager(args, kubeconfig_path),
+                                         name="controller-manager"))
+    if not args.disable_scheduler:
+        tasks.append(asyncio.create_task(_scheduler(kubeconfig_path), name="scheduler"))
+    return tasks
+
+
+async def _controller_manager(args: argparse.Namespace, kubeconfig_path: str) -> None:
+    async with rest.Client(kubeconfig.load(kubeconfig_path), component="kube-controller-manager") as client:
+        cm = manager.ControllerManager(client, components.controller_settings(args),
+                                       controllers=components.controller_names(args.controllers))
+        await cm.run()
+
+
+async def _scheduler(kubeconfig_path: str) -> None:
+    try:
+        from kybernetes.scheduler import scheduler
+    except ImportError:  # not built yet
+        return
+    async with rest.Client(kubeconfig.load(kubeconfig_path), component="kube-scheduler") as client:
+        await scheduler.Scheduler(client).run()
