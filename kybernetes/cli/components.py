@@ -49,6 +49,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--kubeconfig", default=None)
     p.add_argument("--count", type=int, default=3)
     p.add_argument("--name-prefix", default="hollow-")
+    p.add_argument("--cpu", default="4", help="each node's cpu capacity")
+    p.add_argument("--memory", default="16Gi", help="each node's memory capacity")
     p.set_defaults(run=run_hollow_nodes)
 
 
@@ -94,5 +96,6 @@ async def run_hollow_nodes(args: argparse.Namespace) -> int:
     from kybernetes.kubelet import hollow
 
     async with _client(args, "hollow-node") as client:
-        nodes = hollow.HollowNodes(client, count=args.count, name_prefix=args.name_prefix)
+        nodes = hollow.HollowNodes(client, count=args.count, name_prefix=args.name_prefix,
+                                   cpu=args.cpu, memory=args.memory)
         return await _until_signal(nodes.run())
