@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import orjson
 import yaml
 
-from kybernetes.api import status
+from kybernetes.api import protobuf, status
 
 MAX_BODY = 3 * 1024 * 1024
 MAX_YAML_NODES = 1_000_000

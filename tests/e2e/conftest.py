@@ -26,6 +26,6 @@ def kubectl(server, tmp_path_factory):
 @pytest.fixture
 def namespace(kubectl):
     name = f"t-{uuid.uuid4().hex[:8]}"
-    kubectl("create", "-f", "-", input=f'{{"apiVersion":"v1","kind":"Namespace","metadata":{{"name":"{name}"}}}}')
+    kubectl("create", "namespace", name)
     yield name
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)

@@ -45,8 +45,7 @@ def test_system_namespaces_cannot_be_deleted(kubectl):
 
 
 def test_create_in_missing_namespace_is_404(kubectl):
-    manifest = '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}'
-    result = kubectl.run("create", "-n", "does-not-exist", "-f", "-", input=manifest, check=False)
+    result = kubectl.run("create", "configmap", "x", "-n", "does-not-exist", check=False)
     assert result.returncode != 0
     assert 'namespaces "does-not-exist" not found' in result.stderr
 
