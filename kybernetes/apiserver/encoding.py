@@ -99,6 +99,12 @@ def decode_body(data: bytes, content_type: str | None, *, allow_yaml: bool = Tru
         return load_json(data)
     if kind in (YAML, APPLY_PATCH, "text/yaml", "application/x-yaml") and allow_yaml:
         return load_yaml(data)
+    if kind == PROTOBUF:
+        # kubectl's typed clients (create namespace|configmap|...) send protobuf.
+        try:
+            return protobuf.decode(data)
+        except protobuf.ProtobufError as e:
+            raise status.bad_request(f"error decoding protobuf body: {e}") from e
     raise status.unsupported_media_type()
 
 
