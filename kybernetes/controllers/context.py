@@ -25,6 +25,20 @@ class Settings:
     terminated_pod_gc_threshold: int = 12500
     workers: int = 5
     resync_period: float = 0.0
+    # namespace controller: delay before acting on a deleted namespace (upstream 5 s).
+    namespace_deletion_grace_period: float = 5.0
+    # root-ca-cert-publisher: the cluster CA (PEM); None means the client's kubeconfig CA.
+    root_ca_pem: bytes | None = None
+    # node lifecycle: --node-eviction-rate, --secondary-node-eviction-rate,
+    # --large-cluster-size-threshold, --unhealthy-zone-threshold.
+    node_eviction_rate: float = 0.1
+    secondary_node_eviction_rate: float = 0.01
+    large_cluster_size_threshold: int = 50
+    unhealthy_zone_threshold: float = 0.55
+    # pod GC: how often it runs (gcCheckPeriod) and how long a missing node is
+    # given to appear before its pods count as orphaned (quarantineTime).
+    pod_gc_period: float = 20.0
+    pod_gc_quarantine: float = 40.0
 
 
 class Controller(Protocol):
