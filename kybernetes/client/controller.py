@@ -6,7 +6,8 @@ takes a key from the queue, awaits ``sync(key)`` and then:
 - success: ``queue.forget(key)`` (its back-off starts over);
 - exception: ``queue.add_rate_limited(key)`` (retried after a growing delay),
   logged at WARNING once per failure streak (the first failure after a
-  success), at DEBUG after that;
+  success), at DEBUG after that; a 409 Conflict (a cache behind its own
+  writes, routine for controllers) is logged at DEBUG only;
 - always: ``queue.done(key)``, so a key re-added meanwhile is processed again.
 
 ``CancelledError`` is never caught: cancelling ``run_workers`` stops every
@@ -42,7 +43,8 @@ async def _worker(queue: workqueue.WorkQueue, sync: Callable[[Hashable], Awaitab
         try:
             await sync(key)
         except Exception as e:
-            if queue.num_requeues(key) == 0:
+            conflict = isinstance(e, status.StatusError) and e.code == 409
+            if queue.num_requeues(key) == 0 and not conflict:
                 # API and connection errors say all there is to say; others need a traceback.
                 quiet = isinstance(e, (status.StatusError, rest.ClientError))
                 log.warning("%s: error syncing %r, will retry: %s", name, key, e,

@@ -9,7 +9,8 @@ from typing import Protocol
 
 from kybernetes.api import registry
 from kybernetes.client import clock as clocks
-from kybernetes.client import events, informer, rest, workqueue
+from kybernetes.client import events, rest, workqueue
+from kybernetes.client import informer as client_informer
 
 
 @dataclass
@@ -52,13 +53,13 @@ class Controller(Protocol):
 @dataclass
 class Context:
     client: rest.Client
-    informers: informer.SharedInformerFactory
+    informers: client_informer.SharedInformerFactory
     settings: Settings = field(default_factory=Settings)
     clock: clocks.Clock = field(default_factory=clocks.RealClock)
     _recorders: dict[str, events.EventRecorder] = field(default_factory=dict)
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
-    def informer(self, group: str, version: str, plural: str, **kw) -> informer.Informer:
+    def informer(self, group: str, version: str, plural: str, **kw) -> client_informer.Informer:
         return self.informers.informer(resource(group, version, plural), **kw)
 
     def recorder(self, component: str) -> events.EventRecorder:
