@@ -5,6 +5,8 @@ Each allocated value is a datastore key of its own (``/registry/serviceips/
 concurrent creates in one, can never both get the same value, and the
 allocation survives restarts. This is the shape kube-apiserver 1.31+ moves
 to with IPAddress objects, instead of one bitmap under compare-and-swap.
+A dry run only checks: it picks or verifies a free value and writes nothing,
+as upstream's allocators do in dry-run mode.
 """
 
 from __future__ import annotations
@@ -21,6 +23,18 @@ PORT_PREFIX = "/registry/servicenodeports/"
 
 class AllocationError(Exception):
     """The value is taken, outside the range, or the range is full."""
+
+
+async def _take(store: Store, key: str, owner: str, dry_run: bool) -> bool:
+    """Claim ``key`` for ``owner`` (create-if-absent); False when it is held.
+    A dry run only looks."""
+    if dry_run:
+        return await store.get(key) is None
+    try:
+        await store.create(key, owner.encode())
+        return True
+    except storage_errors.KeyExists:
+        return False
 
 
 class IPAllocator:
@@ -45,38 +59,29 @@ class IPAllocator:
         return (address in self.network and address != self.network.network_address
                 and address != self.network.broadcast_address)
 
-    async def allocate(self, owner: str, ip: str | None = None) -> str:
+    async def allocate(self, owner: str, ip: str | None = None, *, dry_run: bool = False) -> str:
         if ip:
             if not self.contains(ip):
                 raise AllocationError(
                     f"failed to allocate IP {ip}: the provided IP ({ip}) is not in the valid "
                     f"range. The range of valid IPs is {self.cidr}")
-            try:
-                await self.store.create(IP_PREFIX + ip, owner.encode())
-            except storage_errors.KeyExists:
-                raise AllocationError(
-                    f"failed to allocate IP {ip}: provided IP is already allocated") from None
+            if not await _take(self.store, IP_PREFIX + ip, owner, dry_run):
+                raise AllocationError(f"failed to allocate IP {ip}: provided IP is already allocated")
             return ip
         size = self.network.num_addresses
         # Skip the network address, the first address (the kubernetes
         # Service) and the broadcast address, as upstream's allocator does.
         for _ in range(256):
             candidate = str(self.network.network_address + self._rng.randrange(2, size - 1))
-            try:
-                await self.store.create(IP_PREFIX + candidate, owner.encode())
+            if await _take(self.store, IP_PREFIX + candidate, owner, dry_run):
                 return candidate
-            except storage_errors.KeyExists:
-                continue
         taken = await self.store.count(IP_PREFIX)
         if taken >= size - 3:
             raise AllocationError("range is full")
         for offset in range(2, size - 1):
             candidate = str(self.network.network_address + offset)
-            try:
-                await self.store.create(IP_PREFIX + candidate, owner.encode())
+            if await _take(self.store, IP_PREFIX + candidate, owner, dry_run):
                 return candidate
-            except storage_errors.KeyExists:
-                continue
         raise AllocationError("range is full")
 
     async def release(self, ip: str) -> None:
@@ -95,25 +100,20 @@ class PortAllocator:
     def contains(self, port: int) -> bool:
         return self.low <= port <= self.high
 
-    async def allocate(self, owner: str, port: int | None = None) -> int:
+    async def allocate(self, owner: str, port: int | None = None, *, dry_run: bool = False) -> int:
         if port:
             if not self.contains(port):
                 raise AllocationError(
                     f"provided port is not in the valid range. The range of valid ports is "
                     f"{self.low}-{self.high}")
-            try:
-                await self.store.create(f"{PORT_PREFIX}{port}", owner.encode())
-            except storage_errors.KeyExists:
-                raise AllocationError("provided port is already allocated") from None
+            if not await _take(self.store, f"{PORT_PREFIX}{port}", owner, dry_run):
+                raise AllocationError("provided port is already allocated")
             return port
         ports = list(range(self.low, self.high + 1))
         self._rng.shuffle(ports)
         for candidate in ports:
-            try:
-                await self.store.create(f"{PORT_PREFIX}{candidate}", owner.encode())
+            if await _take(self.store, f"{PORT_PREFIX}{candidate}", owner, dry_run):
                 return candidate
-            except storage_errors.KeyExists:
-                continue
         raise AllocationError("range is full")
 
     async def release(self, port: int) -> None:

@@ -9,6 +9,7 @@ autoscaling/v1 HPAs are converted to and from the version they are stored as.
 
 from __future__ import annotations
 
+import base64
 import datetime
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,10 @@ from kybernetes.apiserver.requestinfo import RequestInfo
 from kybernetes.apiserver.resource_store import ResourceStore
 
 
+# Where handlers find the server's State (an AppKey, as aiohttp asks).
+STATE: web.AppKey = web.AppKey("state")
+
+
 @dataclass
 class Call:
     request: web.Request
@@ -33,6 +38,8 @@ class Call:
     user: UserInfo
     rendering: encoding.Rendering
     warnings: list[str] = field(default_factory=list)
+    # DeleteOptions may ask for a dry run in the body (kubectl delete --dry-run=server does).
+    body_dry_run: list[str] = field(default_factory=list)
 
     @property
     def query(self) -> MultiMapping[str]:
@@ -55,7 +62,7 @@ class Call:
 
     @property
     def dry_run(self) -> bool:
-        values = self.request.query.getall("dryRun", [])
+        values = self.request.query.getall("dryRun", []) + self.body_dry_run
         for value in values:
             if value != "All":
                 raise status.bad_request(
@@ -100,10 +107,26 @@ def storage_api_version(resource: registry.Resource) -> str:
 
 
 def to_storage(resource: registry.Resource, obj: dict) -> dict:
+    if resource.group == "" and resource.kind == "Secret" and isinstance(obj.get("stringData"), dict):
+        obj = fold_string_data(obj)
     target = storage_api_version(resource)
     if obj.get("apiVersion") == target:
         return obj
     return conversion.convert(obj, target)
+
+
+def fold_string_data(secret: dict) -> dict:
+    """A Secret's ``stringData`` written into ``data`` (base64), overriding
+    it, and dropped: k8s Convert_v1_Secret_To_core_Secret does this on every
+    write, so stringData is never stored or returned."""
+    out = dict(secret)
+    string_data = out.pop("stringData")
+    data = dict(out.get("data") or {})
+    for key, value in string_data.items():
+        data[key] = base64.b64encode(str(value).encode()).decode()
+    if data:
+        out["data"] = data
+    return out
 
 
 def from_storage(resource: registry.Resource, obj: dict) -> dict:

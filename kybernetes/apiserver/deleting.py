@@ -17,8 +17,8 @@ from aiohttp import web
 from kybernetes.api import status
 from kybernetes.apiserver import encoding, preparing, selecting
 from kybernetes.apiserver.admission import Attributes
-from kybernetes.apiserver.calls import Call, from_storage, render_list, respond
-from kybernetes.apiserver.writing import read_body
+from kybernetes.apiserver.calls import STATE, Call, from_storage, render_list, respond
+from kybernetes.apiserver.writing import precondition_failed, read_body
 
 FOREGROUND = "foregroundDeletion"
 ORPHAN = "orphan"
@@ -26,7 +26,8 @@ ORPHAN = "orphan"
 # Resources that answer a delete with the object rather than a Status.
 RETURN_OBJECT = {("", "pods"), ("", "services"), ("", "namespaces"), ("", "nodes"),
                  ("", "persistentvolumes"), ("", "persistentvolumeclaims"),
-                 ("", "replicationcontrollers")}
+                 ("", "replicationcontrollers"), ("", "serviceaccounts"),
+                 ("storage.k8s.io", "storageclasses")}
 
 
 async def delete_options(call: Call) -> dict:
@@ -37,6 +38,10 @@ async def delete_options(call: Call) -> dict:
         if not isinstance(body, dict):
             raise status.bad_request("DeleteOptions must be an object")
         options = body
+    dry_run = options.get("dryRun")
+    if dry_run is not None and not (isinstance(dry_run, list) and all(isinstance(v, str) for v in dry_run)):
+        raise status.bad_request("DeleteOptions.dryRun must be a list of strings")
+    call.body_dry_run = list(dry_run or [])
     query = call.request.query
     if "gracePeriodSeconds" in query:
         options["gracePeriodSeconds"] = call.int_param("gracePeriodSeconds")
@@ -58,10 +63,6 @@ async def delete_options(call: Call) -> dict:
     return options
 
 
-def _precondition_failed(message: str) -> status.StatusError:
-    return status.error(409, "Conflict", message)
-
-
 def _grace_period(call: Call, obj: dict, options: dict) -> int:
     """How long a pod gets to stop; 0 means delete now (k8s CheckGracefulDelete)."""
     r = call.resource
@@ -80,7 +81,7 @@ def _grace_period(call: Call, obj: dict, options: dict) -> int:
 async def delete_one(call: Call, namespace: str, name: str, options: dict) -> tuple[dict, bool]:
     """Delete or mark one object; returns (object, removed)."""
     r = call.resource
-    state = call.request.app["state"]
+    state = call.request.app[STATE]
     pre = options.get("preconditions") or {}
     timestamp = preparing.now()
     outcome: dict = {}
@@ -89,11 +90,12 @@ async def delete_one(call: Call, namespace: str, name: str, options: dict) -> tu
         assert current is not None
         meta = current["metadata"]
         if pre.get("uid") and pre["uid"] != meta.get("uid"):
-            raise _precondition_failed(
-                f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: "
-                f"{meta.get('uid')}")
+            raise precondition_failed(
+                call, namespace, name,
+                f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {meta.get('uid')}")
         if pre.get("resourceVersion") and pre["resourceVersion"] != meta.get("resourceVersion"):
-            raise _precondition_failed(
+            raise precondition_failed(
+                call, namespace, name,
                 f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
                 f"ResourceVersion in object meta: {meta.get('resourceVersion')}")
         attrs = Attributes("DELETE", r, "", namespace, name, None, current, call.user, call.dry_run)
@@ -163,7 +165,11 @@ async def delete(call: Call) -> web.Response:
     obj, removed = await delete_one(call, call.info.namespace, call.info.name, options)
     r = call.resource
     obj = from_storage(r, obj)
-    if not removed or (r.group, r.plural) in RETURN_OBJECT:
+    if not removed:
+        # kube-apiserver answers 202 only when the client asked for cascading
+        # deletion the old way (orphanDependents=false); 200 otherwise.
+        return respond(call, obj, 202 if options.get("orphanDependents") is False else 200)
+    if (r.group, r.plural) in RETURN_OBJECT:
         return respond(call, obj, 200)
     body = status.status(200, "", "", {"name": call.info.name, "group": r.group, "kind": r.plural,
                                        "uid": obj.get("metadata", {}).get("uid", "")}, success=True)

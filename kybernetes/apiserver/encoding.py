@@ -20,6 +20,10 @@ from kybernetes.api import protobuf, status
 
 MAX_BODY = 3 * 1024 * 1024
 MAX_YAML_NODES = 1_000_000
+# Nesting deeper than any Kubernetes object needs is refused before the
+# recursive patch, apply and validation code sees it (kube-apiserver's JSON
+# decoder has a depth limit too).
+MAX_DEPTH = 200
 
 JSON = "application/json"
 YAML = "application/yaml"
@@ -61,6 +65,22 @@ def _expanded_size(node: yaml.Node, memo: dict[int, int], budget: int) -> int:
     return size
 
 
+def check_depth(value, limit: int = MAX_DEPTH, what: str = "json") -> None:
+    """400 for a document nested deeper than ``limit`` (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            raise status.bad_request(f"{what}: exceeded max depth of {limit}")
+        stack.extend((child, depth + 1) for child in children)
+
+
 def load_yaml(data: bytes | str):
     loader = _BoundedLoader(data)
     try:
@@ -68,11 +88,16 @@ def load_yaml(data: bytes | str):
         if node is None:
             return None
         _expanded_size(node, {}, MAX_YAML_NODES)
-        return loader.construct_document(node)
+        value = loader.construct_document(node)
     except yaml.YAMLError as e:
         raise status.bad_request(f"error converting YAML to JSON: {_yaml_message(e)}") from e
+    except RecursionError:  # PyYAML composes recursively: nesting this deep is refused
+        raise status.bad_request(
+            f"error converting YAML to JSON: yaml: exceeded max depth of {MAX_DEPTH}") from None
     finally:
         loader.dispose()
+    check_depth(value, what="error converting YAML to JSON: yaml")
+    return value
 
 
 def _yaml_message(e: yaml.YAMLError) -> str:
@@ -82,9 +107,11 @@ def _yaml_message(e: yaml.YAMLError) -> str:
 
 def load_json(data: bytes):
     try:
-        return orjson.loads(data)
+        value = orjson.loads(data)
     except orjson.JSONDecodeError as e:
         raise status.bad_request(f"error decoding JSON: {e}") from e
+    check_depth(value)
+    return value
 
 
 def decode_body(data: bytes, content_type: str | None, *, allow_yaml: bool = True):

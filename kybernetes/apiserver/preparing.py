@@ -32,6 +32,23 @@ STATUS_RESET_KINDS = {
     ("apiregistration.k8s.io", "APIService"),
 }
 
+# The status a create starts from, where it is not empty: Go serializes these
+# int32 fields without omitempty, so a fresh object reads back with zeros,
+# and clients with typed models (the Python client) require them.
+ZERO_STATUS = {
+    ("apps", "ReplicaSet"): {"replicas": 0},
+    ("apps", "StatefulSet"): {"replicas": 0, "availableReplicas": 0},
+    ("apps", "DaemonSet"): {"currentNumberScheduled": 0, "numberMisscheduled": 0,
+                            "desiredNumberScheduled": 0, "numberReady": 0},
+    ("", "ReplicationController"): {"replicas": 0},
+    ("autoscaling", "HorizontalPodAutoscaler"): {"desiredReplicas": 0},
+    ("policy", "PodDisruptionBudget"): {"disruptionsAllowed": 0, "currentHealthy": 0, "desiredHealthy": 0,
+                                        "expectedPods": 0},
+}
+
+# Kinds whose status strategy also resets metadata.labels (k8s deploymentStatusStrategy).
+STATUS_KEEPS_LABELS = {("apps", "Deployment")}
+
 # Fields outside metadata and status whose change is not a spec change.
 _NOT_SPEC = {"metadata", "status", "apiVersion", "kind"}
 
@@ -59,7 +76,7 @@ def prepare_for_create(group: str, kind: str, obj: dict, *, timestamp: str) -> N
     else:
         meta.pop("generation", None)
     if (group, kind) in STATUS_RESET_KINDS:
-        obj["status"] = {}
+        obj["status"] = dict(ZERO_STATUS.get((group, kind), {}))
 
 
 def prepare_for_update(group: str, kind: str, new: dict, old: dict, *, subresource: str,
@@ -73,8 +90,10 @@ def prepare_for_update(group: str, kind: str, new: dict, old: dict, *, subresour
             out["status"] = new["status"]
         else:
             out.pop("status", None)
-        # A status write may still move labels and annotations, as pods/status does.
-        for field in ("labels", "annotations"):
+        # A status write may still move labels and annotations, as pods/status
+        # does; deployments/status keeps the labels (its strategy resets them).
+        fields = ("annotations",) if (group, kind) in STATUS_KEEPS_LABELS else ("labels", "annotations")
+        for field in fields:
             value = new.get("metadata", {}).get(field)
             if value is not None:
                 out["metadata"][field] = value
@@ -83,7 +102,12 @@ def prepare_for_update(group: str, kind: str, new: dict, old: dict, *, subresour
             out["metadata"]["managedFields"] = new_meta_fields["managedFields"]
         return out
     meta = new.setdefault("metadata", {})
-    for field in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
+    # k8s rest.BeforeUpdate: the stored uid only when the request gives none
+    # (a different one fails validation as immutable); timestamps and grace
+    # period always as stored.
+    if not meta.get("uid") and "uid" in old_meta:
+        meta["uid"] = old_meta["uid"]
+    for field in ("creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"):
         if field in old_meta:
             meta[field] = old_meta[field]
         else:

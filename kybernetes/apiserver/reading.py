@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from kybernetes.api import status
-from kybernetes.apiserver import selecting
+from kybernetes.apiserver import listoptions, selecting
 from kybernetes.apiserver.calls import Call, from_storage, render_list, render_object, respond
 
 
@@ -16,6 +16,7 @@ async def get(call: Call) -> web.Response:
 
 
 async def list_(call: Call) -> web.Response:
+    listoptions.validate(call.query, watch=False)
     predicate, _name = selecting.predicate(call.resource, call.param("labelSelector"),
                                            call.param("fieldSelector"))
     limit = call.int_param("limit")

@@ -16,19 +16,13 @@ from typing import Awaitable, Callable
 import orjson
 
 from kybernetes.api import registry, status
-from kybernetes.apiserver import watchcache
+from kybernetes.apiserver import paging, watchcache
 from kybernetes.storage import errors as storage_errors
 from kybernetes.storage.types import KeyValue, Store
 
 UPDATE_RETRIES = 20
 
 TOO_OLD_LIST = "The resourceVersion for the provided list is too old."
-TOO_OLD_CONTINUE = (
-    "The provided continue parameter is too old to display a consistent list result. You can "
-    "start a new list without the continue parameter, or use the continue token in this "
-    "response to retrieve the remainder of the results. Continuing with the provided token "
-    "results in an inconsistent list - objects that were created, modified, or deleted between "
-    "the time the first chunk was returned and now may show up in the list.")
 
 
 def encode(obj: dict) -> bytes:
@@ -139,22 +133,19 @@ class ResourceStore:
     async def list(self, namespace: str, *, resource_version: str | None = None,
                    match: str = "", limit: int = 0, continue_: str = "",
                    predicate: Callable[[dict], bool] | None = None) -> tuple[list[dict], int, str, int | None]:
-        """(items, revision, continue token, remainingItemCount or None)."""
+        """(items, revision, continue token, remainingItemCount or None).
+
+        The parameters are assumed checked (``listoptions.validate``)."""
         rv = parse_rv(resource_version)
         prefix = self.scope_prefix(namespace)
         if continue_:
             if rv:
                 raise status.bad_request(
                     "specifying resource version is not allowed when using continue")
-            return await self._list_storage(prefix, 0, limit, continue_, predicate)
-        if match and rv is None:
-            raise status.bad_request(
-                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless "
-                "resourceVersion is provided")
-        if match not in ("", "NotOlderThan", "Exact"):
-            raise status.bad_request(
-                f'resourceVersionMatch: Unsupported value: "{match}": supported values: '
-                '"Exact", "NotOlderThan"')
+            token = await self._resolve_continue(continue_)
+            return await self._list_storage(prefix, 0, limit, token, predicate)
+        # kube-apiserver's "legacy exact match": a resourceVersion with a limit
+        # reads exactly at that revision, as Exact does.
         exact = match == "Exact" or (match == "" and rv and limit > 0)
         if rv is not None and not exact and await self._cache_usable(rv):
             items, revision = self.cache.list(prefix)
@@ -168,10 +159,19 @@ class ResourceStore:
             rv = 0
         return await self._list_storage(prefix, rv or 0, limit, "", predicate)
 
+    async def _resolve_continue(self, token: str) -> str:
+        """A token whose revision is -1 (the one a 410 for a compacted page
+        hands out) continues at the current revision, as kube-apiserver's."""
+        data = paging.peek(token)
+        if data is not None and data.get("rv") == -1:
+            return paging.with_revision(data, await self.store.current_revision())
+        return token
+
     async def _list_storage(self, prefix: str, revision: int, limit: int, token: str,
                             predicate: Callable[[dict], bool] | None):
         items: list[dict] = []
         remaining: int | None = None
+        paged = bool(token)
         try:
             while True:
                 want = limit - len(items) if limit > 0 else 0
@@ -187,7 +187,11 @@ class ResourceStore:
                 if not token or (limit > 0 and len(items) >= limit):
                     break
         except storage_errors.Compacted as e:
-            raise status.expired(TOO_OLD_CONTINUE if token else TOO_OLD_LIST) from e
+            if paged:
+                raise paging.expired_continue(token) from e
+            raise status.expired(TOO_OLD_LIST) from e
+        except storage_errors.InvalidContinue as e:
+            raise status.bad_request(f"invalid continue token: {e}") from e
         except storage_errors.StorageError as e:
             raise self._storage_error(e) from e
         if not token:

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from kybernetes.api import openapi, registry, status
-from kybernetes.apiserver import (admission, allocation, authn, authz, bootstrap, deleting,
-                                  discovery, encoding, reading, requestinfo, resource_store,
+from kybernetes.apiserver import (admission, allocation, authn, authz, bootstrap, componentstatuses,
+                                  deleting, discovery, encoding, reading, requestinfo, resource_store,
                                   strategies, subresources, watchcache, watching, writing)
-from kybernetes.apiserver.calls import Call, respond_status
+from kybernetes.apiserver.calls import STATE, Call, respond_status
 from kybernetes.storage.types import Store
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ class Settings:
 
 @dataclass
 class State:
-    """What handlers reach through ``request.app["state"]``."""
+    """What handlers reach through ``request.app[STATE]``."""
 
     store: Store
     settings: Settings
@@ -172,6 +172,12 @@ async def _resource(request: web.Request, state: State, info: requestinfo.Reques
     if sub and r.subresource(sub) is None:
         raise status.not_found_path()
     verb = info.verb
+    # The routes kube-apiserver installs: a collection takes GET, POST and
+    # DELETE, a named object GET, PUT, PATCH and DELETE; any other method on
+    # a path that exists is 405.
+    if not sub and ((info.name and verb == "create") or (not info.name and verb in ("update", "patch"))):
+        raise status.error(405, "MethodNotAllowed",
+                           "the server does not allow this method on the requested resource")
     if sub:
         allowed = r.subresource(sub).verbs  # type: ignore[union-attr]
         check = {"create": "create", "get": "get", "update": "update", "patch": "patch",
@@ -182,6 +188,9 @@ async def _resource(request: web.Request, state: State, info: requestinfo.Reques
         raise status.error(405, "MethodNotAllowed",
                            "the server does not allow this method on the requested resource")
     rendering = encoding.negotiate(request.headers.get("Accept"))
+    if r.group == "" and r.plural == "componentstatuses":
+        computed = Call(request, info, r, None, user, rendering)  # type: ignore[arg-type]
+        return await componentstatuses.serve(computed)
     if r.virtual:
         dummy = Call(request, info, r, None, user, rendering)  # type: ignore[arg-type]
         return await subresources.review(dummy)
@@ -219,7 +228,7 @@ async def _resource(request: web.Request, state: State, info: requestinfo.Reques
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
-    state: State = request.app["state"]
+    state: State = request.app[STATE]
     try:
         info = requestinfo.parse(request.method, request.path, request.query)
         user = state.authenticator.authenticate(request)
@@ -245,7 +254,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
 def make_app(state: State) -> web.Application:
     app = web.Application(client_max_size=encoding.MAX_BODY + 1024 * 1024, handler_args={
         "max_field_size": 65536, "max_line_size": 65536})
-    app["state"] = state
+    app[STATE] = state
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app
 

@@ -81,6 +81,49 @@ def prepare_create(group: str, kind: str, obj: dict) -> None:
         _job_selector(obj)
 
 
+def prepare_update(group: str, kind: str, new: dict, old: dict) -> None:
+    """Synchronous per-kind changes to an update before validation."""
+    if group == "" and kind == "Service":
+        drop_type_dependent_fields(new, old)
+
+
+_NODE_PORT_TYPES = ("NodePort", "LoadBalancer")
+
+
+def drop_type_dependent_fields(new: dict, old: dict) -> None:
+    """A Service changing type loses the fields the old type needed and the
+    server filled in, unless the user changed them (k8s service strategy's
+    dropTypeDependentFields): NodePort → ClusterIP drops the node ports, a
+    switch to ExternalName the cluster IPs, and so on."""
+    spec, old_spec = new.get("spec") or {}, old.get("spec") or {}
+    kind, old_kind = spec.get("type", "ClusterIP"), old_spec.get("type", "ClusterIP")
+    if old_kind != "ExternalName" and kind == "ExternalName":
+        same_ips = (spec.get("clusterIP"), spec.get("clusterIPs")) == (old_spec.get("clusterIP"),
+                                                                       old_spec.get("clusterIPs"))
+        if same_ips:
+            spec.pop("clusterIP", None)
+            spec.pop("clusterIPs", None)
+        if spec.get("ipFamilies") == old_spec.get("ipFamilies"):
+            spec.pop("ipFamilies", None)
+        if spec.get("ipFamilyPolicy") == old_spec.get("ipFamilyPolicy"):
+            spec.pop("ipFamilyPolicy", None)
+    if old_kind in _NODE_PORT_TYPES and kind not in _NODE_PORT_TYPES:
+        held = {p.get("nodePort") for p in old_spec.get("ports") or [] if p.get("nodePort")}
+        ports = spec.get("ports") or []
+        if all(not p.get("nodePort") or p["nodePort"] in held for p in ports):
+            for p in ports:
+                p.pop("nodePort", None)
+        if spec.get("externalTrafficPolicy") == old_spec.get("externalTrafficPolicy"):
+            spec.pop("externalTrafficPolicy", None)
+    if old_kind == "LoadBalancer" and kind != "LoadBalancer":
+        if spec.get("healthCheckNodePort") == old_spec.get("healthCheckNodePort"):
+            spec.pop("healthCheckNodePort", None)
+        if spec.get("allocateLoadBalancerNodePorts") == old_spec.get("allocateLoadBalancerNodePorts"):
+            spec.pop("allocateLoadBalancerNodePorts", None)
+        if spec.get("loadBalancerClass") == old_spec.get("loadBalancerClass"):
+            spec.pop("loadBalancerClass", None)
+
+
 def _job_selector(job: dict) -> None:
     spec = job.setdefault("spec", {})
     if spec.get("manualSelector"):
@@ -110,9 +153,10 @@ class ServiceAddresses:
         return status.invalid("Service", "", name, [cause],
                               f'Service "{name}" is invalid: {field}: Invalid value: {value}: {detail}')
 
-    async def allocate(self, svc: dict, old: dict | None = None) -> Cleanup:
+    async def allocate(self, svc: dict, old: dict | None = None, *, dry_run: bool = False) -> Cleanup:
         """Fill in clusterIP(s) and nodePorts; the returned cleanup undoes
-        what this call allocated (for a write that then fails)."""
+        what this call allocated (for a write that then fails). A dry run
+        fills them in without holding them."""
         name = svc["metadata"]["name"]
         owner = f"{svc['metadata'].get('namespace', '')}/{name}"
         spec = svc.setdefault("spec", {})
@@ -141,10 +185,11 @@ class ServiceAddresses:
                     spec["clusterIP"], spec["clusterIPs"] = ip, [ip]
                 else:
                     try:
-                        got = await self.ips.allocate(owner, ip or None)
+                        got = await self.ips.allocate(owner, ip or None, dry_run=dry_run)
                     except AllocationError as e:
                         raise self._invalid(name, "spec.clusterIPs", f'[]string{{"{ip}"}}', str(e)) from None
-                    allocated_ips.append(got)
+                    if not dry_run:
+                        allocated_ips.append(got)
                     spec["clusterIP"], spec["clusterIPs"] = got, [got]
                 spec.setdefault("ipFamilies", ["IPv4"])
                 spec.setdefault("ipFamilyPolicy", "SingleStack")
@@ -165,10 +210,11 @@ class ServiceAddresses:
                     if wanted and wanted in held:
                         continue
                     try:
-                        got_port = await self.ports.allocate(owner, wanted or None)
+                        got_port = await self.ports.allocate(owner, wanted or None, dry_run=dry_run)
                     except AllocationError as e:
                         raise self._invalid(name, f"spec.ports[{i}].nodePort", str(wanted), str(e)) from None
-                    allocated_ports.append(got_port)
+                    if not dry_run:
+                        allocated_ports.append(got_port)
                     port["nodePort"] = got_port
             else:
                 for port in spec.get("ports") or []:

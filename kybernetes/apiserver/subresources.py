@@ -15,7 +15,7 @@ from aiohttp import web
 
 from kybernetes.api import labels, status
 from kybernetes.apiserver import deleting, encoding, preparing, writing
-from kybernetes.apiserver.calls import Call, from_storage, respond
+from kybernetes.apiserver.calls import STATE, Call, from_storage, respond
 
 
 def scale_of(obj: dict) -> dict:
@@ -179,7 +179,7 @@ async def review(call: Call) -> web.Response:
                          "incomplete": False}
     elif kind == "TokenReview":
         token = (body.get("spec") or {}).get("token", "")
-        authn = call.request.app["state"].authenticator
+        authn = call.request.app[STATE].authenticator
         found = authn.tokens.get(token)
         out["status"] = ({"authenticated": True, "user": {"username": found.name,
                                                            "groups": list(found.groups)}}

@@ -215,8 +215,15 @@ class WatchCache:
 
     def _trim(self, now: float) -> None:
         history = self.history
+        trimmed = False
         while history and (len(history) > self.capacity or history[0].at < now - self.window):
-            self.start_revision = history.popleft().rv
+            history.popleft()
+            trimmed = True
+        if trimmed:
+            # kube-apiserver's watchCache: the oldest event still held is the
+            # first it can deliver, so a watch may start just before it
+            # ("too old resource version: X (oldest-1)").
+            self.start_revision = history[0].rv - 1 if history else self.revision
 
     # -- freshness --------------------------------------------------------------
 

@@ -17,11 +17,12 @@ import orjson
 from aiohttp import web
 
 from kybernetes.api import printing, status
-from kybernetes.apiserver import selecting, watchcache
+from kybernetes.apiserver import listoptions, selecting, watchcache
 from kybernetes.apiserver.calls import Call, add_warnings, from_storage, now
 from kybernetes.apiserver.resource_store import parse_rv
 
 BOOKMARK_INTERVAL = 60.0
+PRE_TIMEOUT_BOOKMARK = 2.0
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
 
@@ -78,6 +79,7 @@ class _Renderer:
 async def watch(call: Call) -> web.StreamResponse:
     r = call.resource
     cache = call.store.cache
+    listoptions.validate(call.query, watch=True)
     predicate, _name = selecting.predicate(r, call.param("labelSelector"), call.param("fieldSelector"))
     if call.info.name:  # /watch/namespaces/ns/pods/name (deprecated form)
         name = call.info.name
@@ -90,9 +92,6 @@ async def watch(call: Call) -> web.StreamResponse:
     send_initial = call.request.query.get("sendInitialEvents")
     bookmarks = call.flag("allowWatchBookmarks")
     if send_initial is not None:
-        if call.param("resourceVersionMatch") != "NotOlderThan":
-            raise status.invalid("", "", "", [], "sendInitialEvents is only supported with "
-                                 "resourceVersionMatch=NotOlderThan")
         initial = send_initial.lower() == "true"
     else:
         initial = rv is None or rv == 0
@@ -125,7 +124,7 @@ async def watch(call: Call) -> web.StreamResponse:
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    last_bookmark = loop.time()
+    next_bookmark = next_bookmark_time(loop.time(), deadline) if bookmarks else None
     pending_initial_end = initial and bookmarks and send_initial is not None
     initial_count = len(watcher.queue) if initial else 0
     try:
@@ -134,27 +133,37 @@ async def watch(call: Call) -> web.StreamResponse:
                 await response.write(renderer.bookmark(
                     max(watcher.after, cache.revision), {INITIAL_EVENTS_END: "true"}))
                 pending_initial_end = False
-            remaining = deadline - loop.time()
+            now_ = loop.time()
+            remaining = deadline - now_
             if remaining <= 0:
                 break
-            wait = min(remaining, BOOKMARK_INTERVAL) if bookmarks else remaining
+            wait = remaining if next_bookmark is None else max(0.0, min(remaining, next_bookmark - now_))
             item = await watcher.next(wait)
             if item is None:
                 if watcher.closed:
                     break
-                if bookmarks and loop.time() - last_bookmark >= BOOKMARK_INTERVAL - 0.5 and not watcher.queue:
-                    await response.write(renderer.bookmark(cache.fresh_revision()))
-                    last_bookmark = loop.time()
+                if next_bookmark is not None and loop.time() >= next_bookmark and not watcher.queue:
+                    await response.write(renderer.bookmark(max(watcher.after, cache.fresh_revision())))
+                    next_bookmark = next_bookmark_time(loop.time(), deadline)
                 continue
             event_type, obj, event = item
             await response.write(renderer.render(event_type, obj, event))
             if initial_count:
                 initial_count -= 1
-    except (ConnectionResetError, asyncio.CancelledError):
-        raise
+    except ConnectionResetError:
+        pass  # the client went away: the watch simply ends
     finally:
         watcher.close()
     return response
+
+
+def next_bookmark_time(now: float, deadline: float) -> float | None:
+    """When to send the next BOOKMARK (k8s cacheWatcher.nextBookmarkTime):
+    about every minute, and once 2 s before the watch times out so that the
+    client resumes from as recent a revision as possible; None once that
+    moment has passed."""
+    heartbeat = min(now + BOOKMARK_INTERVAL, deadline - PRE_TIMEOUT_BOOKMARK)
+    return heartbeat if heartbeat > now else None
 
 
 async def _wait_ready(cache: watchcache.WatchCache, timeout: float = 10.0) -> bool:

@@ -20,9 +20,19 @@ from kybernetes.api import (applying, defaulting, fields, jsonpatch, mergepatch,
 from kybernetes.api.patching_errors import ApplyConflict, PatchError
 from kybernetes.apiserver import encoding, preparing, strategies
 from kybernetes.apiserver.admission import Attributes
-from kybernetes.apiserver.calls import Call, from_storage, respond, to_storage
+from kybernetes.apiserver.calls import STATE, Call, from_storage, respond, to_storage
 
 GENERATE_NAME_RETRIES = 8
+
+# Kinds whose strategy refuses an update without a resourceVersion
+# (AllowUnconditionalUpdate false).
+CONDITIONAL_UPDATE_ONLY = {("coordination.k8s.io", "leases")}
+
+# Kinds whose strategy allows a PUT to create a missing object (AllowCreateOnUpdate).
+CREATE_ON_UPDATE = {("", "endpoints"), ("", "events"), ("events.k8s.io", "events"), ("", "limitranges"),
+                    ("coordination.k8s.io", "leases"), ("rbac.authorization.k8s.io", "roles"),
+                    ("rbac.authorization.k8s.io", "rolebindings"), ("rbac.authorization.k8s.io", "clusterroles"),
+                    ("rbac.authorization.k8s.io", "clusterrolebindings")}
 
 
 async def read_body(request: web.Request) -> bytes:
@@ -100,6 +110,11 @@ def invalid(call: Call, obj: dict, causes: list[dict]) -> status.StatusError:
 
 def validate(call: Call, obj: dict, old: dict | None) -> None:
     r = call.resource
+    if r.stored_as is not None:
+        # Validated in the version the client wrote (an events.k8s.io Event,
+        # not the core Event it is stored as), as the rules expect.
+        obj = from_storage(r, obj)
+        old = from_storage(r, old) if old is not None else None
     causes = validation.validate(r.group, r.kind, obj, old, subresource=call.info.subresource)
     if causes:
         raise invalid(call, obj, causes)
@@ -140,9 +155,9 @@ async def prepare_new(call: Call, obj: dict, timestamp: str) -> dict:
     strategies.prepare_create(r.group, r.kind, obj)
     attrs = Attributes("CREATE", r, "", meta.get("namespace", ""), meta.get("name", ""), obj, None,
                        call.user, call.dry_run)
-    await call.request.app["state"].admission.admit(attrs)
+    await call.request.app[STATE].admission.admit(attrs)
     validate(call, obj, None)
-    await call.request.app["state"].admission.validate(attrs)
+    await call.request.app[STATE].admission.validate(attrs)
     return obj
 
 
@@ -161,10 +176,10 @@ async def store_new(call: Call, obj: dict) -> dict:
     """Allocate kind extras, then create; a generated name that collides is
     generated again (kube-apiserver 1.32 retries, too)."""
     r = call.resource
-    state = call.request.app["state"]
+    state = call.request.app[STATE]
     cleanup = strategies.noop_cleanup()
     if r.group == "" and r.kind == "Service":
-        cleanup = await state.services.allocate(obj)
+        cleanup = await state.services.allocate(obj, dry_run=call.dry_run)
     try:
         for attempt in range(GENERATE_NAME_RETRIES):
             try:
@@ -191,7 +206,28 @@ _PATCH_REASONS = {400: "BadRequest", 413: "RequestEntityTooLarge", 422: "Invalid
 
 def patch_error(e: PatchError) -> status.StatusError:
     code = getattr(e, "code", 422)
+    if code == 413:  # errors.NewRequestEntityTooLargeError words it so
+        return status.error(413, "RequestEntityTooLarge", f"Request entity too large: {e}")
     return status.error(code, _PATCH_REASONS.get(code, "Invalid"), str(e))
+
+
+def precondition_failed(call: Call, namespace: str, name: str, message: str) -> status.StatusError:
+    """409 as kube-apiserver words a failed uid or resourceVersion
+    precondition: the storage layer's InvalidObjError wrapped in a Conflict
+    (storeerr.InterpretUpdateError / InterpretDeleteError)."""
+    key = call.store.key(namespace, name)
+    return status.conflict(call.resource.plural, call.resource.group, name,
+                           f"StorageError: invalid object, Code: 4, Key: {key}, ResourceVersion: 0, "
+                           f"AdditionalErrorMsg: {message}")
+
+
+def _resource_version_required(call: Call, name: str) -> status.StatusError:
+    """422 as store.Update words it, naming the resource where the kind goes."""
+    r = call.resource
+    cause = {"reason": "FieldValueInvalid", "field": "metadata.resourceVersion",
+             "message": "Invalid value: 0x0: must be specified for an update"}
+    return status.invalid(r.plural, r.group, name, [cause],
+                          validation.invalid_message(r.plural, name, [cause], r.group))
 
 
 def _conflict(call: Call, name: str) -> status.StatusError:
@@ -208,7 +244,13 @@ async def prepare_update(call: Call, new: dict, current: dict, timestamp: str) -
     meta = new["metadata"]
     cur_meta = current["metadata"]
     rv = meta.get("resourceVersion")
-    if rv and rv != cur_meta.get("resourceVersion"):
+    if not rv:
+        if (r.group, r.plural) in CONDITIONAL_UPDATE_ONLY:
+            raise _resource_version_required(call, cur_meta["name"])
+        # An unconditional update (AllowUnconditionalUpdate): it applies to
+        # whatever is stored now.
+        meta["resourceVersion"] = cur_meta.get("resourceVersion")
+    elif rv != cur_meta.get("resourceVersion"):
         raise _conflict(call, cur_meta["name"])
     if r.namespaced:
         if meta.get("namespace") and meta["namespace"] != cur_meta.get("namespace"):
@@ -219,6 +261,8 @@ async def prepare_update(call: Call, new: dict, current: dict, timestamp: str) -
     has_status = r.subresource("status") is not None
     new = preparing.prepare_for_update(r.group, r.kind, new, current, subresource=sub,
                                        has_status=has_status)
+    if not sub:
+        strategies.prepare_update(r.group, r.kind, new, current)
     meta = new["metadata"]
     if cur_meta.get("deletionTimestamp"):
         added = sorted(set(meta.get("finalizers") or []) - set(cur_meta.get("finalizers") or []))
@@ -230,13 +274,16 @@ async def prepare_update(call: Call, new: dict, current: dict, timestamp: str) -
     new = _manager_update(call, current, new, timestamp)
     attrs = Attributes("UPDATE", r, sub, cur_meta.get("namespace", ""), cur_meta["name"], new,
                        current, call.user, call.dry_run)
-    await call.request.app["state"].admission.admit(attrs)
+    await call.request.app[STATE].admission.admit(attrs)
     validate(call, new, current)
-    await call.request.app["state"].admission.validate(attrs)
+    await call.request.app[STATE].admission.validate(attrs)
     if preparing.unchanged(new, current):
         return current
     if meta.get("deletionTimestamp") and not meta.get("finalizers") \
-            and not meta.get("deletionGracePeriodSeconds"):
+            and not meta.get("deletionGracePeriodSeconds") \
+            and not (r.group == "" and r.kind == "Namespace" and new.get("spec", {}).get("finalizers")):
+        # The last finalizer is gone: the deletion completes (a namespace
+        # also waits for its spec.finalizers, emptied through /finalize).
         return None
     return new
 
@@ -245,17 +292,19 @@ async def _update_with(call: Call, name: str,
                        build: Callable[[dict | None], Awaitable[dict | None]],
                        *, allow_create: bool = False) -> web.Response:
     r = call.resource
-    state = call.request.app["state"]
+    state = call.request.app[STATE]
     cleanups: list[strategies.Cleanup] = []
-    is_service = r.group == "" and r.kind == "Service" and not call.info.subresource
+    is_service = r.group == "" and r.kind == "Service"
+    last: dict = {}  # the stored object the final attempt started from, and what it made
 
     async def update(current: dict | None) -> dict | None:
         for cleanup in cleanups:
             await cleanup()
         cleanups.clear()
         new = await build(current)
-        if is_service and new is not None and new is not current:
-            cleanups.append(await state.services.allocate(new, current))
+        last.update(current=current, new=new)
+        if is_service and not call.info.subresource and new is not None and new is not current:
+            cleanups.append(await state.services.allocate(new, current, dry_run=call.dry_run))
         return new
 
     try:
@@ -268,6 +317,14 @@ async def _update_with(call: Call, name: str,
     if call.dry_run:
         for cleanup in cleanups:
             await cleanup()
+    elif is_service and last.get("current") is not None and last.get("new") is not last["current"]:
+        # Addresses the stored Service held and no longer does go back to
+        # the pools: a type change dropping node ports, or the removal of its
+        # last finalizer deleting it.
+        if last["new"] is None:
+            await state.services.release(last["current"])
+        else:
+            await state.services.release_replaced(last["new"], last["current"])
     return respond(call, from_storage(r, result), 201 if created else 200)
 
 
@@ -281,12 +338,24 @@ async def update(call: Call) -> web.Response:
         raise status.bad_request(
             f"the name of the object ({meta['name']}) does not match the name on the URL ({name})")
     timestamp = preparing.now()
+    uid = meta.get("uid")
+    allow_create = (r.group, r.plural) in CREATE_ON_UPDATE and not call.info.subresource
 
     async def build(current: dict | None) -> dict | None:
-        assert current is not None
+        current_uid = current["metadata"].get("uid", "") if current is not None else ""
+        # A PUT naming a uid makes it a precondition (rest.DefaultUpdatedObjectInfo).
+        if uid and uid != current_uid:
+            raise precondition_failed(
+                call, call.info.namespace, name,
+                f"Precondition failed: UID in precondition: {uid}, UID in object meta: {current_uid}")
+        if current is None:  # a PUT that creates (AllowCreateOnUpdate)
+            new = copy.deepcopy(obj)
+            new.setdefault("metadata", {})["name"] = name
+            new = await prepare_new(call, new, timestamp)
+            return _manager_update(call, None, new, timestamp)
         return await prepare_update(call, copy.deepcopy(obj), current, timestamp)
 
-    return await _update_with(call, name, build)
+    return await _update_with(call, name, build, allow_create=allow_create)
 
 
 def _apply_patch(call: Call, kind: str, patch: Any, current: dict) -> dict:

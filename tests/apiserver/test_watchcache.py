@@ -115,3 +115,18 @@ async def test_a_watcher_that_cannot_keep_up_is_closed(store, cache):
     await cache.wait_fresh(await store.current_revision(), 2)
     assert w.closed and w.overflowed
     assert cache.watcher_count == 0
+
+
+async def test_a_watch_may_start_just_before_the_oldest_event_held(store, cache):
+    revs = [(await store.create(PREFIX + f"default/h{i}", cm(f"h{i}"))).mod_revision for i in range(80)]
+    await cache.wait_fresh(revs[-1], 2)
+    oldest = cache.history[0].rv
+    assert oldest == revs[30]  # capacity 50
+    # kube-apiserver: "too old resource version: X (oldest-1)"; oldest-1 itself is fine.
+    with pytest.raises(status.StatusError) as e:
+        cache.watch(PREFIX, oldest - 2, None, initial=False)
+    assert e.value.message == f"too old resource version: {oldest - 2} ({oldest - 1})"
+    w = cache.watch(PREFIX, oldest - 1, None, initial=False)
+    got = await drain(w, 50)
+    assert [g[1] for g in got] == [f"h{i}" for i in range(30, 80)]
+    w.close()

@@ -8,6 +8,7 @@ the test's temporary directory, so nothing outside it is touched.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -18,6 +19,10 @@ import time
 from dataclasses import dataclass, field
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+# The API server alone: no controller or scheduler writes behind a test's back.
+API_ONLY = ["--disable-controller-manager", "--disable-scheduler"]
 
 
 def free_port() -> int:
@@ -81,6 +86,16 @@ class Server:
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def running(server: Server):
+    """Start ``server`` and stop it (by PID) when the block ends, also on failure."""
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 @dataclass

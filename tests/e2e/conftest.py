@@ -1,5 +1,7 @@
-"""One ``kyb server`` shared by the end-to-end tests of a session; each test
-works in a namespace of its own."""
+"""``kyb server`` processes shared by the end-to-end tests of a session: the
+whole control plane (``server``, ``kubectl``, ``namespace``) and the API server
+alone (``api_server``, ``api_kubectl``, ``rest``, ``ns``). Each test works in a
+namespace of its own."""
 
 from __future__ import annotations
 
@@ -7,7 +9,8 @@ import uuid
 
 import pytest
 
-from tests.e2e.cluster import Kubectl, Server, free_port
+from tests.e2e.cluster import API_ONLY, Kubectl, Server, free_port, running
+from tests.e2e.rest import Rest
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +32,31 @@ def namespace(kubectl):
     kubectl("create", "namespace", name)
     yield name
     kubectl.run("delete", "namespace", name, "--wait=false", check=False)
+
+
+# -- the API server alone, for tests of API semantics ------------------------------
+# No controller or scheduler runs in it, so what a test observes is what the
+# API server did (a Terminating namespace stays Terminating, a Foreground
+# finalizer stays), and nothing writes behind the test's back.
+
+
+@pytest.fixture(scope="session")
+def api_server(tmp_path_factory):
+    with running(Server(str(tmp_path_factory.mktemp("kyb-api")), free_port(), args=API_ONLY)) as s:
+        yield s
+
+
+@pytest.fixture(scope="session")
+def api_kubectl(api_server, tmp_path_factory):
+    return Kubectl(api_server, str(tmp_path_factory.mktemp("kubectl-api-cache")))
+
+
+@pytest.fixture(scope="session")
+def rest(api_server):
+    return Rest.of(api_server)
+
+
+@pytest.fixture
+def ns(rest):
+    """A namespace of the test's own on the API-only server."""
+    return rest.namespace()

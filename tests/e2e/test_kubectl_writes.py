@@ -1,4 +1,9 @@
-"""kubectl's write commands against ``kyb server``, as users run them."""
+"""kubectl's write commands against ``kyb server``, as users run them.
+
+They check what the API server answers, so they run against the API server
+alone: no controller writes (a Deployment's status, say) between a command
+and the check that follows it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,18 @@ import json
 import os
 import stat
 import textwrap
+
+import pytest
+
+
+@pytest.fixture
+def kubectl(api_kubectl):
+    return api_kubectl
+
+
+@pytest.fixture
+def namespace(ns):
+    return ns
 
 DEPLOYMENT = textwrap.dedent("""\
     apiVersion: apps/v1

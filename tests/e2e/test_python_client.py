@@ -46,7 +46,8 @@ def test_watch_sees_changes(api, namespace):
     w = watch.Watch()
 
     def consume():
-        for event in w.stream(core.list_namespaced_config_map, namespace, timeout_seconds=20):
+        for event in w.stream(core.list_namespaced_config_map, namespace, field_selector="metadata.name=w1",
+                              timeout_seconds=20):
             seen.append((event["type"], event["object"].metadata.name))
             if len(seen) >= 3:
                 w.stop()

@@ -188,7 +188,8 @@ def validate_event(event: Mapping[str, Any], group: str) -> list[Cause]:
 
 
 def validate_event_update(new: Mapping[str, Any], old: Mapping[str, Any], group: str) -> list[Cause]:
-    errs = validate_event(new, "")
+    # ValidateEventUpdate starts with ValidateEventCreate for the request's version.
+    errs = validate_event(new, group)
     if group != "events.k8s.io":
         return errs
     errs += validate_object_meta_update(a.m(new, "metadata"), a.m(old, "metadata"))
