@@ -15,14 +15,14 @@ import pytest
 from kybernetes.api import registry
 from kybernetes.api.status import StatusError
 from kybernetes.client import kubeconfig, rest
-from tests.e2e.cluster import Server, free_port
+from tests.e2e.cluster import API_ONLY, Server, free_port
 
 NAMESPACES = registry.lookup("", "v1", "namespaces")
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    s = Server(str(tmp_path_factory.mktemp("kyb-client-server")), free_port())
+    s = Server(str(tmp_path_factory.mktemp("kyb-client-server")), free_port(), args=list(API_ONLY))
     s.start()
     yield s
     s.stop()
@@ -30,7 +30,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def own_server(tmp_path):
-    s = Server(str(tmp_path / "server"), free_port())
+    s = Server(str(tmp_path / "server"), free_port(), args=list(API_ONLY))
     (tmp_path / "server").mkdir()
     s.start()
     yield s
