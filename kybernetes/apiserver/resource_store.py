@@ -116,12 +116,30 @@ class ResourceStore:
             if obj is None:
                 raise self.not_found(name)
             return obj
+        if rv is None and await self._consistent_in_cache():
+            obj = self.cache.get(self.key(namespace, name))
+            if obj is None:
+                raise self.not_found(name)
+            return obj
         if rv:
             current = await self.store.current_revision()
             if rv > current:
                 raise status.too_large_resource_version(rv, current)
         obj, _ = await self.read(namespace, name)
         return obj
+
+    async def _consistent_in_cache(self) -> bool:
+        """Whether the cache holds every write committed so far, so that a
+        consistent read may be served from it (kube-apiserver 1.31+'s
+        ConsistentListFromCache). The SQLite store's progress makes this
+        immediate; a backend without progress notifications falls back to
+        a quorum read after a short wait."""
+        if not self.cache.ready.is_set():
+            return False
+        current = await self.store.current_revision()
+        if self.cache.fresh_revision() >= current:
+            return True
+        return await self.cache.wait_fresh(current, timeout=0.05)
 
     async def _cache_usable(self, rv: int) -> bool:
         if not self.cache.ready.is_set():
@@ -147,7 +165,9 @@ class ResourceStore:
         # kube-apiserver's "legacy exact match": a resourceVersion with a limit
         # reads exactly at that revision, as Exact does.
         exact = match == "Exact" or (match == "" and rv and limit > 0)
-        if rv is not None and not exact and await self._cache_usable(rv):
+        from_cache = (rv is not None and not exact and await self._cache_usable(rv)) or \
+            (rv is None and limit == 0 and await self._consistent_in_cache())
+        if from_cache:
             items, revision = self.cache.list(prefix)
             if predicate is not None:
                 items = [o for o in items if predicate(o)]

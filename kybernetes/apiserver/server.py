@@ -11,6 +11,7 @@ once every watch cache is filled and the bootstrap objects exist.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import ssl
 from dataclasses import dataclass, field
@@ -283,6 +284,11 @@ class APIServer:
                            ssl_context=self.ssl_context, reuse_address=True)
         await site.start()
         await asyncio.gather(*(c.ready.wait() for c in self.state.caches.values()))
+        # The caches hold every object for good: keep the cyclic garbage
+        # collector from walking them again and again (full collections of
+        # a 10,000-pod cache took up to a second). Plain JSON objects hold no
+        # reference cycles, so nothing frozen is ever cyclic garbage.
+        gc.freeze()
         await bootstrap.ensure(self.state)
         self._tasks.append(asyncio.create_task(bootstrap.keep(self.state), name="bootstrap"))
         self.state.ready.set()

@@ -17,6 +17,8 @@ the resource has not changed at is answered at once.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import itertools
 import logging
 import time
 from collections import deque
@@ -271,9 +273,10 @@ class WatchCache:
             watcher.initial(objects)
             watcher.after = max(after, self.revision)
         else:
-            for event in self.history:
-                if event.rv > after:
-                    watcher.offer(event)
+            history = self.history
+            start = bisect.bisect_right(history, after, key=lambda e: e.rv)
+            for event in itertools.islice(history, start, None):
+                watcher.offer(event)
         self._watchers.add(watcher)
         return watcher
 

@@ -24,6 +24,7 @@ from kybernetes.apiserver.resource_store import parse_rv
 BOOKMARK_INTERVAL = 60.0
 PRE_TIMEOUT_BOOKMARK = 2.0
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
+MAX_FRAMES_PER_WRITE = 1000
 
 
 def _frame(event_type: str, obj_json: bytes) -> bytes:
@@ -146,10 +147,16 @@ async def watch(call: Call) -> web.StreamResponse:
                     await response.write(renderer.bookmark(max(watcher.after, cache.fresh_revision())))
                     next_bookmark = next_bookmark_time(loop.time(), deadline)
                 continue
-            event_type, obj, event = item
-            await response.write(renderer.render(event_type, obj, event))
+            # Everything already queued goes out in one write: one TLS
+            # record and one send() for a burst, not one per event (stopping
+            # at the end of the initial events, where a bookmark may follow).
+            frames = [renderer.render(*item)]
+            limit = initial_count if initial_count else MAX_FRAMES_PER_WRITE
+            while len(frames) < limit and watcher.queue:
+                frames.append(renderer.render(*watcher.queue.popleft()))
             if initial_count:
-                initial_count -= 1
+                initial_count -= len(frames)
+            await response.write(b"".join(frames))
     except ConnectionResetError:
         pass  # the client went away: the watch simply ends
     finally:
