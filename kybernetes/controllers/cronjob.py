@@ -22,9 +22,8 @@ from datetime import datetime, timedelta, timezone
 
 from kybernetes.api import registry, status
 from kybernetes.client import controller, events, indexer
-from kybernetes.controllers import cron
+from kybernetes.controllers import cron, podcontrol
 from kybernetes.controllers import job_tracking as jt
-from kybernetes.controllers import workload_pods as wp
 from kybernetes.controllers.context import Context
 
 log = logging.getLogger(__name__)
@@ -38,7 +37,7 @@ Obj = dict
 
 
 def job_name(cj: Obj, scheduled: datetime) -> str:
-    return f"{wp.meta(cj)['name']}-{int(scheduled.timestamp()) // 60}"
+    return f"{podcontrol.meta(cj)['name']}-{int(scheduled.timestamp()) // 60}"
 
 
 def schedule_text(cj: Obj) -> str:
@@ -55,8 +54,8 @@ def most_recent(cj: Obj, now: datetime, sched: cron.Schedule,
     """mostRecentScheduleTime: (earliest time considered, the latest schedule
     time not after now or None, how many were missed roughly)."""
     st, spec = cj.get("status") or {}, cj.get("spec") or {}
-    earliest = wp.parse_time(st.get("lastScheduleTime")) or wp.parse_time(
-        wp.meta(cj).get("creationTimestamp")) or now
+    earliest = podcontrol.parse_time(st.get("lastScheduleTime")) or podcontrol.parse_time(
+        podcontrol.meta(cj).get("creationTimestamp")) or now
     deadline = spec.get("startingDeadlineSeconds")
     if with_deadline and deadline is not None:
         earliest = max(earliest, now - timedelta(seconds=int(deadline)))
@@ -110,7 +109,7 @@ class CronJobController:
         self.queue.add(indexer.key_of(cj))
 
     def _job_changed(self, job: Obj) -> None:
-        key = wp.owner_key(job, "CronJob")
+        key = podcontrol.owner_key(job, "CronJob")
         if key is not None:
             self.queue.add(key)
 
@@ -119,9 +118,9 @@ class CronJobController:
         if shared is None:
             return
         cj = copy.deepcopy(shared)
-        uid = wp.meta(cj).get("uid")
-        jobs = [j for j in self.jobs.store.by_index(indexer.NAMESPACE_INDEX, wp.meta(cj)["namespace"])
-                if (wp.controller_ref(j) or {}).get("uid") == uid]
+        uid = podcontrol.meta(cj).get("uid")
+        jobs = [j for j in self.jobs.store.by_index(indexer.NAMESPACE_INDEX, podcontrol.meta(cj)["namespace"])
+                if (podcontrol.controller_of(j) or {}).get("uid") == uid]
         cj, requeue, changed = await self._reconcile(cj, jobs)
         changed = await self._cleanup_finished(cj, jobs) or changed
         if changed:
@@ -135,28 +134,29 @@ class CronJobController:
         st = cj.setdefault("status", {})
         children = set()
         for job in jobs:
-            juid = wp.meta(job)["uid"]
+            juid = podcontrol.meta(job)["uid"]
             children.add(juid)
             found = any(r.get("uid") == juid for r in st.get("active") or [])
             if not found and not jt.is_finished(job):
-                m = wp.meta(cj)
+                m = podcontrol.meta(cj)
                 fresh = await self.client.get(CRONJOBS, m["name"], m["namespace"])
                 if any(r.get("uid") == juid for r in (fresh.get("status") or {}).get("active") or []):
                     cj, st = fresh, fresh.setdefault("status", {})
                     continue
                 self.recorder.event(cj, "Warning", "UnexpectedJob", "Saw a job that the controller did not "
-                                    f"create or forgot: {wp.meta(job)['name']}")
+                                    f"create or forgot: {podcontrol.meta(job)['name']}")
             elif jt.is_finished(job):
                 if found:
                     kind = "Complete" if jt.condition_true(job, "Complete") else "Failed"
                     _remove_active(st, juid)
                     self.recorder.event(cj, "Normal", "SawCompletedJob",
-                                        f"Saw completed job: {wp.meta(job)['name']}, condition: {kind}")
+                                        f"Saw completed job: {podcontrol.meta(job)['name']}, "
+                                        f"condition: {kind}")
                     changed = True
                 done = (job.get("status") or {}).get("completionTime")
                 if jt.condition_true(job, "Complete") and done and \
                         (not st.get("lastSuccessfulTime") or
-                         wp.parse_time(done) > wp.parse_time(st["lastSuccessfulTime"])):
+                         podcontrol.parse_time(done) > podcontrol.parse_time(st["lastSuccessfulTime"])):
                     st["lastSuccessfulTime"] = done
                     changed = True
         for ref in list(st.get("active") or []):
@@ -170,7 +170,7 @@ class CronJobController:
                 self.recorder.event(cj, "Normal", "MissingJob", f"Active job went missing: {ref.get('name')}")
                 _remove_active(st, ref.get("uid"))
                 changed = True
-        if wp.meta(cj).get("deletionTimestamp"):
+        if podcontrol.meta(cj).get("deletionTimestamp"):
             return cj, None, changed
         spec = cj.get("spec") or {}
         zone = spec.get("timeZone")
@@ -212,7 +212,7 @@ class CronJobController:
             return cj, next_delay(cj, now, sched), changed
         name = job_name(cj, scheduled)
         if any(r.get("name") == name for r in st.get("active") or []) or \
-                st.get("lastScheduleTime") == wp.timestamp(scheduled):
+                st.get("lastScheduleTime") == podcontrol.format_time(scheduled):
             return cj, next_delay(cj, now, sched), changed
         policy = spec.get("concurrencyPolicy", "Allow")
         if policy == "Forbid" and st.get("active"):
@@ -227,11 +227,11 @@ class CronJobController:
         job = await self._create_job(cj, scheduled)
         if job is None:
             return cj, None, changed
-        m = wp.meta(job)
+        m = podcontrol.meta(job)
         st.setdefault("active", []).append({"kind": "Job", "namespace": m["namespace"], "name": m["name"],
                                             "uid": m["uid"], "apiVersion": "batch/v1",
                                             "resourceVersion": m.get("resourceVersion", "")})
-        st["lastScheduleTime"] = wp.timestamp(scheduled)
+        st["lastScheduleTime"] = podcontrol.format_time(scheduled)
         return cj, next_delay(cj, now, sched), True
 
     async def _create_job(self, cj: Obj, scheduled: datetime) -> Obj | None:
@@ -243,30 +243,32 @@ class CronJobController:
         annotations = dict(tmeta.get("annotations") or {})
         annotations[SCHEDULED_TIMESTAMP] = _rfc3339(scheduled.astimezone(zone))
         job = {"apiVersion": "batch/v1", "kind": "Job",
-               "metadata": {"name": job_name(cj, scheduled), "namespace": wp.meta(cj)["namespace"],
+               "metadata": {"name": job_name(cj, scheduled), "namespace": podcontrol.meta(cj)["namespace"],
                             "labels": dict(tmeta.get("labels") or {}), "annotations": annotations,
-                            "ownerReferences": [wp.new_controller_ref(cj, "batch/v1", "CronJob")]},
+                            "ownerReferences": [podcontrol.controller_ref(cj, "batch/v1", "CronJob")]},
                "spec": copy.deepcopy(template.get("spec") or {})}
         try:
             created = await self.client.create(JOBS, job)
         except status.StatusError as e:
-            if wp.namespace_terminating(e):
+            if podcontrol.has_status_cause(e, podcontrol.NAMESPACE_TERMINATING_CAUSE):
                 raise
             if e.code != 409 or e.reason != "AlreadyExists":
                 self.recorder.event(cj, "Warning", "FailedCreate", f"Error creating job: {e}")
                 raise
             existing = await self.client.get(JOBS, job["metadata"]["name"], job["metadata"]["namespace"])
             active = (cj.get("status") or {}).get("active") or []
-            if not wp.is_controlled_by(existing, cj) or \
-                    any(r.get("uid") == wp.meta(existing)["uid"] for r in active):
+            if not podcontrol.is_controlled_by(existing, cj) or \
+                    any(r.get("uid") == podcontrol.meta(existing)["uid"] for r in active):
                 return None
             return existing
-        self.recorder.event(cj, "Normal", "SuccessfulCreate", f"Created job {wp.meta(created)['name']}")
+        self.recorder.event(cj, "Normal", "SuccessfulCreate",
+                            f"Created job {podcontrol.meta(created)['name']}")
         return created
 
     async def _delete_job(self, cj: Obj, name: str, uid: str | None) -> bool:
         try:
-            await self.client.delete(JOBS, name, wp.meta(cj)["namespace"], propagation_policy="Background")
+            await self.client.delete(JOBS, name, podcontrol.meta(cj)["namespace"],
+                                     propagation_policy="Background")
         except status.StatusError as e:
             self.recorder.event(cj, "Warning", "FailedDelete", f"Deleted job: {e}")
             return False
@@ -284,7 +286,8 @@ class CronJobController:
                 continue
             finished = sorted((j for j in jobs if jt.condition_true(j, kind)), key=_by_start_time)
             for job in finished[:max(0, len(finished) - int(limit))]:
-                changed = await self._delete_job(cj, wp.meta(job)["name"], wp.meta(job)["uid"]) or changed
+                m = podcontrol.meta(job)
+                changed = await self._delete_job(cj, m["name"], m["uid"]) or changed
         return changed
 
 
@@ -296,7 +299,7 @@ def _remove_active(st: Obj, uid: str | None) -> None:
 
 def _by_start_time(job: Obj) -> tuple:
     start = (job.get("status") or {}).get("startTime")
-    return (start is None, start or "", wp.meta(job).get("name", ""))
+    return (start is None, start or "", podcontrol.meta(job).get("name", ""))
 
 
 def _rfc3339(t: datetime) -> str:

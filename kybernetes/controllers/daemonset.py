@@ -21,8 +21,7 @@ from kybernetes.api import labels, status
 from kybernetes.client import controller, indexer
 from kybernetes.controllers import daemonset_nodes as dsn
 from kybernetes.controllers import daemonset_update as dsu
-from kybernetes.controllers import history
-from kybernetes.controllers import workload_pods as wp
+from kybernetes.controllers import expectations, history, podcontrol, podutil, status_writing
 from kybernetes.controllers.context import Context
 
 log = logging.getLogger(__name__)
@@ -40,7 +39,8 @@ class DaemonSetController:
         self.ctx, self.client, self.clock = ctx, ctx.client, ctx.clock
         self.queue = ctx.queue("daemonset")
         self.recorder = ctx.recorder("daemonset-controller")
-        self.expectations = wp.Expectations(ctx.clock)
+        self.expectations = expectations.ControllerExpectations(ctx.clock)
+        self.pod_control = podcontrol.PodControl(self.client, self.recorder)
         self.failed_backoff: dict[str, tuple[float, float]] = {}
         self.dss = ctx.informer("apps", "v1", "daemonsets")
         self.pods = ctx.informer("", "v1", "pods")
@@ -60,48 +60,49 @@ class DaemonSetController:
         self.queue.add(indexer.key_of(ds))
 
     def _owned(self, obj: Obj) -> None:
-        key = wp.owner_key(obj, "DaemonSet")
+        key = podcontrol.owner_key(obj, "DaemonSet")
         if key is not None:
             self.queue.add(key)
 
     def _matching(self, pod: Obj) -> None:
-        ns = wp.meta(pod).get("namespace", "")
+        ns = podcontrol.meta(pod).get("namespace", "")
         for ds in self.dss.store.by_index(indexer.NAMESPACE_INDEX, ns):
-            if _selector(ds).matches(wp.meta(pod).get("labels")):
+            if _selector(ds).matches(podcontrol.meta(pod).get("labels")):
                 self._enqueue(ds)
 
     def _pod_added(self, pod: Obj) -> None:
-        key = wp.owner_key(pod, "DaemonSet")
+        key = podcontrol.owner_key(pod, "DaemonSet")
         if key is None:
             self._matching(pod)
             return
-        if wp.is_terminating(pod):
+        if podcontrol.is_being_deleted(pod):
             self.expectations.deletion_observed(key)
         else:
             self.expectations.creation_observed(key)
         self.queue.add(key)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
-        if wp.meta(old).get("resourceVersion") == wp.meta(new).get("resourceVersion"):
+        if podcontrol.meta(old).get("resourceVersion") == podcontrol.meta(new).get("resourceVersion"):
             return
-        key = wp.owner_key(new, "DaemonSet")
-        old_key = wp.owner_key(old, "DaemonSet")
+        key = podcontrol.owner_key(new, "DaemonSet")
+        old_key = podcontrol.owner_key(old, "DaemonSet")
         if old_key is not None and old_key != key:
             self.queue.add(old_key)
         if key is None:
-            if wp.meta(old).get("labels") != wp.meta(new).get("labels") or old_key is not None:
+            if podcontrol.meta(old).get("labels") != podcontrol.meta(new).get("labels") or \
+                    old_key is not None:
                 self._matching(new)
             return
-        if wp.is_terminating(new) and not wp.is_terminating(old):
+        if podcontrol.is_being_deleted(new) and not podcontrol.is_being_deleted(old):
             self.expectations.deletion_observed(key)
         self.queue.add(key)
         ds = self.dss.store.get(key)
         min_ready = int(((ds or {}).get("spec") or {}).get("minReadySeconds") or 0)
-        if min_ready and not wp.is_ready(old) and wp.is_ready(new):
+        if min_ready and not podutil.is_pod_ready(old) and podutil.is_pod_ready(new):
             self.queue.add_after(key, min_ready + 1)
 
     def _pod_deleted(self, pod: Obj) -> None:
-        key = wp.owner_key(pod, "DaemonSet")
+        key = podcontrol.owner_key(pod, "DaemonSet")
         if key is not None:
             self.expectations.deletion_observed(key)
             self.queue.add(key)
@@ -131,13 +132,13 @@ class DaemonSetController:
             self.recorder.event(ds, "Warning", "SelectingAll",
                                 "This daemon set is selecting all pods. A non-empty selector is required.")
             return
-        if wp.meta(ds).get("deletionTimestamp"):
+        if podcontrol.meta(ds).get("deletionTimestamp"):
             return
         nodes = self.nodes.store.list()
-        ref = wp.new_controller_ref(ds, "apps/v1", "DaemonSet")
-        pods = await self._claimed_pods(ds, ref)
+        ref = podcontrol.controller_ref(ds, "apps/v1", "DaemonSet")
+        pods = await self._claimed_pods(ds)
         cur, old = await dsu.construct_history(self.client, self.revisions.store, pods, ds, ref)
-        hash_ = (wp.meta(cur).get("labels") or {}).get(history.REVISION_LABEL, "")
+        hash_ = (podcontrol.meta(cur).get("labels") or {}).get(history.REVISION_LABEL, "")
         if not self.expectations.satisfied(key):
             await self._update_status(ds, nodes, pods, hash_, observed=False)
             return
@@ -151,66 +152,68 @@ class DaemonSetController:
                 await self._sync_nodes(key, ds, to_delete, to_create, hash_)
             await dsu.cleanup_history(self.client, ds, old, pods)
         finally:
-            await self._update_status(ds, nodes, await self._claimed_pods(ds, ref), hash_,
+            await self._update_status(ds, nodes, await self._claimed_pods(ds), hash_,
                                       observed=True)
 
-    async def _claimed_pods(self, ds: Obj, ref: Obj) -> list[Obj]:
-        ns = wp.meta(ds)["namespace"]
-        pods = await wp.claim(self.client, wp.PODS, ds, ref, _selector(ds),
-                              self.pods.store.by_index(indexer.NAMESPACE_INDEX, ns))
+    async def _claimed_pods(self, ds: Obj) -> list[Obj]:
+        ns = podcontrol.meta(ds)["namespace"]
+        manager = podcontrol.ControllerRefManager(self.client, podcontrol.PODS, ds, _selector(ds),
+                                                  "apps/v1", "DaemonSet")
+        pods = await manager.claim(self.pods.store.by_index(indexer.NAMESPACE_INDEX, ns))
         # Deleted pods that already finished are no longer the set's concern.
-        return [p for p in pods if not (wp.is_terminal(p) and wp.is_terminating(p))]
+        return [p for p in pods if not (podutil.is_pod_terminal(p) and podcontrol.is_being_deleted(p))]
 
     async def _manage(self, key: str, ds: Obj, nodes: list[Obj], pods: list[Obj], hash_: str) -> None:
         by_node = _by_node(pods)
         spec = dsn.daemon_pod_spec(ds)
         need, delete = [], []
         for node in nodes:
-            n, d = self._pods_should_be_on_node(key, ds, spec, node, by_node.get(wp.meta(node)["name"], []),
-                                                hash_)
+            node_pods = by_node.get(podcontrol.meta(node)["name"], [])
+            n, d = self._pods_should_be_on_node(key, ds, spec, node, node_pods, hash_)
             need += n
             delete += d
         # Unscheduled pods meant for nodes that no longer exist: nothing else removes them.
-        existing = {wp.meta(n)["name"] for n in nodes}
+        existing = {podcontrol.meta(n)["name"] for n in nodes}
         for node_name, node_pods in by_node.items():
             if node_name not in existing:
-                delete += [wp.meta(p)["name"] for p in node_pods if not (p.get("spec") or {}).get("nodeName")]
+                delete += [podcontrol.meta(p)["name"] for p in node_pods
+                           if not (p.get("spec") or {}).get("nodeName")]
         await self._sync_nodes(key, ds, delete, need, hash_)
 
     def _pods_should_be_on_node(self, key: str, ds: Obj, spec: Obj, node: Obj, pods: list[Obj],
                                 hash_: str) -> tuple[list[str], list[str]]:
-        node_name = wp.meta(node)["name"]
+        node_name = podcontrol.meta(node)["name"]
         should_run, should_continue = dsn.should_run(node, ds, spec)
         if should_run and not pods:
             return [node_name], []
         if not should_continue:
-            return [], [wp.meta(p)["name"] for p in pods if not wp.is_terminating(p)]
+            return [], [podcontrol.meta(p)["name"] for p in pods if not podcontrol.is_being_deleted(p)]
         delete, running = [], []
         for pod in pods:
-            if wp.is_terminating(pod):
+            if podcontrol.is_being_deleted(pod):
                 continue
-            name = wp.meta(pod)["name"]
-            if wp.phase(pod) == "Failed":
+            name = podcontrol.meta(pod)["name"]
+            if podutil.phase(pod) == "Failed":
                 generation = (ds.get("status") or {}).get("observedGeneration", 0)
-                bkey = f"{wp.meta(ds)['uid']}/{generation}/{node_name}"
+                bkey = f"{podcontrol.meta(ds)['uid']}/{generation}/{node_name}"
                 delay = self._in_backoff(bkey)
                 if delay:
                     self.queue.add_after(key, delay)
                     continue
                 self.recorder.event(ds, "Warning", "FailedDaemonPod",
-                                    f"Found failed daemon pod {wp.meta(pod)['namespace']}/{name} on node "
-                                    f"{node_name}, will try to kill it")
+                                    f"Found failed daemon pod {podcontrol.meta(pod)['namespace']}/{name} "
+                                    f"on node {node_name}, will try to kill it")
                 delete.append(name)
-            elif wp.phase(pod) == "Succeeded":
+            elif podutil.phase(pod) == "Succeeded":
                 self.recorder.event(ds, "Normal", "SucceededDaemonPod",
-                                    f"Found succeeded daemon pod {wp.meta(pod)['namespace']}/{name} on node "
-                                    f"{node_name}, will try to delete it")
+                                    f"Found succeeded daemon pod {podcontrol.meta(pod)['namespace']}/{name} "
+                                    f"on node {node_name}, will try to delete it")
                 delete.append(name)
             else:
                 running.append(pod)
         running.sort(key=dsu.by_creation)
         if not dsu.allows_surge(ds):
-            return [], delete + [wp.meta(p)["name"] for p in running[1:]]
+            return [], delete + [podcontrol.meta(p)["name"] for p in running[1:]]
         if not running:
             return ([node_name] if should_run else []), delete
         # With surge: keep the oldest new pod and, while it is not yet available,
@@ -222,11 +225,12 @@ class DaemonSetController:
             elif not dsu.is_updated(pod, hash_, ds) and oldest_old is None:
                 oldest_old = pod
             else:
-                delete.append(wp.meta(pod)["name"])
+                delete.append(podcontrol.meta(pod)["name"])
         if newest is not None and oldest_old is not None:
             min_ready = int((ds.get("spec") or {}).get("minReadySeconds") or 0)
-            if not wp.is_ready(oldest_old) or wp.is_available(newest, min_ready, self.clock.now()):
-                delete.append(wp.meta(oldest_old)["name"])
+            if not podutil.is_pod_ready(oldest_old) or \
+                    podutil.is_pod_available(newest, min_ready, self.clock.now()):
+                delete.append(podcontrol.meta(oldest_old)["name"])
         return [], delete
 
     def _in_backoff(self, bkey: str) -> float:
@@ -246,33 +250,33 @@ class DaemonSetController:
         create, delete = create[:BURST_REPLICAS], delete[:BURST_REPLICAS]
         if not create and not delete:
             return
-        self.expectations.expect(key, len(create), len(delete))
-        ns = wp.meta(ds)["namespace"]
+        self.expectations.set(key, len(create), len(delete))
+        ns = podcontrol.meta(ds)["namespace"]
         template = dsu.pod_template(ds, hash_)
-        ref = wp.new_controller_ref(ds, "apps/v1", "DaemonSet")
-        errors: list[Exception] = []
+        ref = podcontrol.controller_ref(ds, "apps/v1", "DaemonSet")
+        errors: list[BaseException] = []
 
-        async def create_one(i: int) -> None:
-            pod = wp.pod_from_template(template, ds, ref)
-            dsn.with_node_affinity(pod["spec"], create[i])
+        async def create_on(node_name: str) -> None:
+            node_template = {**template, "spec": copy.deepcopy(template.get("spec") or {})}
+            dsn.with_node_affinity(node_template["spec"], node_name)
             try:
-                created = await self.client.create(wp.PODS, pod, ns)
-            except Exception as e:
-                if wp.namespace_terminating(e):
-                    return
-                self.expectations.creation_observed(key)
-                raise
-            self.recorder.event(ds, "Normal", "SuccessfulCreate", f"Created pod: {wp.meta(created)['name']}")
+                await self.pod_control.create_pod(ns, node_template, ds, ref)
+            except status.StatusError as e:
+                # Every create fails in a terminating namespace: nothing to do about it.
+                if not podcontrol.has_status_cause(e, podcontrol.NAMESPACE_TERMINATING_CAUSE):
+                    raise
 
-        done, errs = await wp.slow_start(len(create), create_one)
-        errors += errs
-        skipped = len(create) - done - len(errs)
-        if skipped > 0:
-            self.expectations.lower(key, adds=skipped)
+        # Each call takes the next node, in order, when the batch starts it.
+        nodes = iter(create)
+        successes, error = await podcontrol.slow_start_batch(len(create), 1, lambda: create_on(next(nodes)))
+        if successes < len(create):
+            # Failed or never attempted: the informer will not observe these.
+            self.expectations.lower(key, len(create) - successes, 0)
+        if error is not None:
+            errors.append(error)
         for name in delete:
             try:
-                await self.client.delete(wp.PODS, name, ns)
-                self.recorder.event(ds, "Normal", "SuccessfulDelete", f"Deleted pod: {name}")
+                await self.pod_control.delete_pod(ns, name, ds)
             except Exception as e:
                 self.expectations.deletion_observed(key)
                 if not (isinstance(e, status.StatusError) and e.code == 404):
@@ -284,25 +288,15 @@ class DaemonSetController:
                              observed: bool) -> None:
         wanted = _wanted(ds, nodes)
         counts = dsu.daemon_status(ds, _by_node(pods), wanted, hash_, self.clock.now())
-        generation = wp.meta(ds).get("generation", 0)
+        generation = podcontrol.meta(ds).get("generation", 0)
         current = ds.get("status") or {}
         if all(current.get(k, 0) == v for k, v in counts.items()) and \
                 current.get("observedGeneration", 0) >= generation:
             return
-        obj = copy.deepcopy(ds)
-        for attempt in range(2):
-            st = obj.setdefault("status", {})
-            st.update(counts)
-            if observed:
-                st["observedGeneration"] = generation
-            try:
-                await self.client.update(DAEMONSETS, obj, subresource="status")
-                break
-            except status.StatusError as e:
-                if e.code != 409 or attempt:
-                    raise
-                m = wp.meta(ds)
-                obj = await self.client.get(DAEMONSETS, m["name"], m["namespace"])
+        new = {**counts, "observedGeneration": generation} if observed else counts
+        await status_writing.update_status(self.client, DAEMONSETS, ds,
+                                           lambda obj: {**(obj.get("status") or {}), **new},
+                                           attempts=2, conflicts_only=True)
         min_ready = int((ds.get("spec") or {}).get("minReadySeconds") or 0)
         if min_ready and counts["numberReady"] != counts["numberAvailable"]:
             self.queue.add_after(indexer.key_of(ds), min_ready)
@@ -318,7 +312,7 @@ def _selector(ds: Obj) -> labels.Selector:
 def _wanted(ds: Obj, nodes: list[Obj]) -> dict[str, bool]:
     """Node name -> whether a daemon pod should run there."""
     spec = dsn.daemon_pod_spec(ds)
-    return {wp.meta(n)["name"]: dsn.should_run(n, ds, spec)[0] for n in nodes}
+    return {podcontrol.meta(n)["name"]: dsn.should_run(n, ds, spec)[0] for n in nodes}
 
 
 def _same_for_scheduling(old: Obj, new: Obj) -> bool:
@@ -326,7 +320,7 @@ def _same_for_scheduling(old: Obj, new: Obj) -> bool:
     def view(node: Obj) -> tuple:
         conditions = sorted(c.get("type", "") for c in (node.get("status") or {}).get("conditions") or []
                             if c.get("status") == "True")
-        return wp.meta(node).get("labels"), node.get("spec"), conditions
+        return podcontrol.meta(node).get("labels"), node.get("spec"), conditions
     return view(old) == view(new)
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from kybernetes.controllers import podutil
+
 Obj = dict[str, Any]
 
 DEFAULT_TOLERATIONS = (
@@ -55,25 +57,12 @@ def daemon_pod_spec(ds: Obj) -> Obj:
     return spec
 
 
-def tolerates(toleration: Obj, taint: Obj) -> bool:
-    """Toleration.ToleratesTaint."""
-    if toleration.get("effect") and toleration["effect"] != taint.get("effect"):
-        return False
-    key = toleration.get("key", "")
-    if key and key != taint.get("key"):
-        return False
-    op = toleration.get("operator") or "Equal"
-    if op == "Exists":
-        return True
-    return op == "Equal" and (toleration.get("value") or "") == (taint.get("value") or "")
-
-
 def untolerated(taints: list[Obj], tolerations: list[Obj], effects: tuple[str, ...]) -> Obj | None:
     """FindMatchingUntoleratedTaint among taints with one of ``effects``."""
     for taint in taints:
         if taint.get("effect") not in effects:
             continue
-        if not any(tolerates(t, taint) for t in tolerations):
+        if not any(podutil.tolerates(t, taint) for t in tolerations):
             return taint
     return None
 

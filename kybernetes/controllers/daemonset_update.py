@@ -19,8 +19,7 @@ from typing import Any
 from kybernetes.api import labels, registry, status
 from kybernetes.client import indexer, rest
 from kybernetes.controllers import daemonset_nodes as dsn
-from kybernetes.controllers import history
-from kybernetes.controllers import workload_pods as wp
+from kybernetes.controllers import history, podcontrol, podutil
 
 DAEMONSETS = registry.lookup("apps", "v1", "daemonsets")
 TEMPLATE_GENERATION_ANNOTATION = "deprecated.daemonset.template.generation"
@@ -35,7 +34,7 @@ def pod_template(ds: Obj, hash_: str) -> Obj:
     template = copy.deepcopy((ds.get("spec") or {}).get("template") or {})
     dsn.add_daemon_tolerations(template.setdefault("spec", {}))
     tlabels = template.setdefault("metadata", {}).setdefault("labels", {})
-    generation = (wp.meta(ds).get("annotations") or {}).get(TEMPLATE_GENERATION_ANNOTATION)
+    generation = (podcontrol.meta(ds).get("annotations") or {}).get(TEMPLATE_GENERATION_ANNOTATION)
     if generation is not None:
         tlabels[TEMPLATE_GENERATION_LABEL] = generation
     if hash_:
@@ -73,8 +72,8 @@ def allows_surge(ds: Obj) -> bool:
 
 def is_updated(pod: Obj, hash_: str, ds: Obj) -> bool:
     """util.IsPodUpdated: the hash label, or the deprecated template generation."""
-    pod_labels = wp.meta(pod).get("labels") or {}
-    generation = (wp.meta(ds).get("annotations") or {}).get(TEMPLATE_GENERATION_ANNOTATION)
+    pod_labels = podcontrol.meta(pod).get("labels") or {}
+    generation = (podcontrol.meta(ds).get("annotations") or {}).get(TEMPLATE_GENERATION_ANNOTATION)
     if generation is not None and pod_labels.get(TEMPLATE_GENERATION_LABEL) == generation:
         return True
     return bool(hash_) and pod_labels.get(history.REVISION_LABEL) == hash_
@@ -84,7 +83,7 @@ def _new_and_old(ds: Obj, pods: list[Obj], hash_: str) -> tuple[Obj | None, Obj 
     """findUpdatedPodsOnNode: at most one new and one old live pod, else ok=False."""
     new = old = None
     for pod in pods:
-        if wp.is_terminating(pod):
+        if podcontrol.is_being_deleted(pod):
             continue
         if is_updated(pod, hash_, ds):
             if new is not None:
@@ -109,7 +108,7 @@ def rolling_update_plan(ds: Obj, node_to_pods: dict[str, list[Obj]], wanted: dic
     min_ready = int((ds.get("spec") or {}).get("minReadySeconds") or 0)
 
     def available(pod: Obj) -> bool:
-        return wp.is_available(pod, min_ready, now)
+        return podutil.is_pod_available(pod, min_ready, now)
 
     if max_surge == 0:
         unavailable, replace, candidates = 0, [], []
@@ -120,10 +119,10 @@ def rolling_update_plan(ds: Obj, node_to_pods: dict[str, list[Obj]], wanted: dic
             elif new is not None:
                 unavailable += 0 if available(new) else 1
             elif not available(old):
-                replace.append(wp.meta(old)["name"])
+                replace.append(podcontrol.meta(old)["name"])
                 unavailable += 1
             elif unavailable < max_unavailable:
-                candidates.append(wp.meta(old)["name"])
+                candidates.append(podcontrol.meta(old)["name"])
         room = max(0, min(max_unavailable - unavailable, len(candidates)))
         return replace + candidates[:room], []
 
@@ -140,7 +139,7 @@ def rolling_update_plan(ds: Obj, node_to_pods: dict[str, list[Obj]], wanted: dic
             continue
         if new is None:
             if not wanted.get(node, False):
-                (to_delete if not available(old) else sunset).append(wp.meta(old)["name"])
+                (to_delete if not available(old) else sunset).append(podcontrol.meta(old)["name"])
             elif not available(old):
                 allowed.append(node)
             elif surging < max_surge:
@@ -148,7 +147,7 @@ def rolling_update_plan(ds: Obj, node_to_pods: dict[str, list[Obj]], wanted: dic
         elif not available(new):
             surging += 1
         else:
-            to_delete.append(wp.meta(old)["name"])
+            to_delete.append(podcontrol.meta(old)["name"])
     # With surge the owner expects full availability: a pod on a node it no longer
     # fits is deleted only once enough pods elsewhere are available.
     deletable = min(max(0, available_count - desired), len(sunset))
@@ -163,7 +162,7 @@ async def construct_history(client: rest.Client, store: indexer.Indexer, pods: l
     selector = labels.from_label_selector((ds.get("spec") or {}).get("selector"))
     current, old = [], []
     for rev in await history.claimed(client, store, ds, ref, selector):
-        if history.REVISION_LABEL not in (wp.meta(rev).get("labels") or {}):
+        if history.REVISION_LABEL not in (podcontrol.meta(rev).get("labels") or {}):
             rev = copy.deepcopy(rev)
             rev["metadata"].setdefault("labels", {})[history.REVISION_LABEL] = rev["metadata"]["name"]
             rev = await client.update(history.CONTROLLER_REVISIONS, rev)
@@ -172,12 +171,12 @@ async def construct_history(client: rest.Client, store: indexer.Indexer, pods: l
     if not current:
         return await _snapshot(client, ds, ref, number), old
     keep = max(current, key=lambda r: r.get("revision", 0))
-    keep_hash = wp.meta(keep)["labels"][history.REVISION_LABEL]
+    keep_hash = podcontrol.meta(keep)["labels"][history.REVISION_LABEL]
     if len(current) > 1:
         for pod in pods:
-            if (wp.meta(pod).get("labels") or {}).get(history.REVISION_LABEL) != keep_hash:
-                m = wp.meta(pod)
-                await client.patch(wp.PODS, m["name"], {"metadata": {"labels": {
+            if (podcontrol.meta(pod).get("labels") or {}).get(history.REVISION_LABEL) != keep_hash:
+                m = podcontrol.meta(pod)
+                await client.patch(podcontrol.PODS, m["name"], {"metadata": {"labels": {
                     history.REVISION_LABEL: keep_hash}}}, namespace=m.get("namespace"))
         for rev in current:
             if rev is not keep:
@@ -197,7 +196,7 @@ async def _snapshot(client: rest.Client, ds: Obj, ref: Obj, number: int) -> Obj:
         if e.code != 409 or e.reason != "AlreadyExists":
             raise
         outer = e
-    m = wp.meta(ds)
+    m = podcontrol.meta(ds)
     existing = await client.get(history.CONTROLLER_REVISIONS, rev["metadata"]["name"], m["namespace"])
     if history.matches(ds, existing):
         return existing
@@ -217,11 +216,11 @@ async def cleanup_history(client: rest.Client, ds: Obj, old: list[Obj],
     to_kill = len(old) - (10 if limit is None else int(limit))
     if to_kill <= 0:
         return
-    live = {(wp.meta(p).get("labels") or {}).get(history.REVISION_LABEL) for p in pods}
+    live = {(podcontrol.meta(p).get("labels") or {}).get(history.REVISION_LABEL) for p in pods}
     for rev in sorted(old, key=history.sort_key):
         if to_kill <= 0:
             break
-        if (wp.meta(rev).get("labels") or {}).get(history.REVISION_LABEL) in live:
+        if (podcontrol.meta(rev).get("labels") or {}).get(history.REVISION_LABEL) in live:
             continue
         await history.delete(client, rev)
         to_kill -= 1
@@ -243,9 +242,9 @@ def daemon_status(ds: Obj, node_to_pods: dict[str, list[Obj]], wanted: dict[str,
             continue
         counts["currentNumberScheduled"] += 1
         pod = sorted(pods, key=by_creation)[0]
-        if wp.is_ready(pod):
+        if podutil.is_pod_ready(pod):
             counts["numberReady"] += 1
-            if wp.is_available(pod, min_ready, now):
+            if podutil.is_pod_available(pod, min_ready, now):
                 counts["numberAvailable"] += 1
         if is_updated(pod, hash_, ds):
             counts["updatedNumberScheduled"] += 1
@@ -255,7 +254,7 @@ def daemon_status(ds: Obj, node_to_pods: dict[str, list[Obj]], wanted: dict[str,
 
 def by_creation(pod: Obj) -> tuple:
     """podByCreationTimestampAndPhase: scheduled first, then oldest, then by name."""
-    m = wp.meta(pod)
+    m = podcontrol.meta(pod)
     return (not (pod.get("spec") or {}).get("nodeName"), m.get("creationTimestamp") or "",
             m.get("name", ""))
 

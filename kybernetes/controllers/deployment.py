@@ -168,19 +168,11 @@ class DeploymentController(DeploymentRollout):
     async def replica_sets_for(self, d: dict) -> list[dict]:
         """getReplicaSetsForDeployment: every replica set in the namespace, claimed (orphans
         matching the selector adopted, ours that stopped matching released)."""
-        dm = meta(d)
         selector = labels.from_label_selector(util.spec(d).get("selector"))
-
-        async def fresh() -> dict:
-            obj = await self.client.get(DEPLOYMENTS, dm["name"], dm["namespace"])
-            if meta(obj).get("uid") != dm["uid"]:
-                raise RuntimeError(f"original Deployment {dm['namespace']}/{dm['name']} is gone: "
-                                   f"got uid {meta(obj).get('uid')}, wanted {dm['uid']}")
-            return obj
         manager = podcontrol.ControllerRefManager(
             self.client, REPLICASETS, d, selector, "apps/v1", "Deployment",
-            podcontrol.recheck_deletion_timestamp(fresh))
-        all_rs = self.rs_informer.store.by_index(indexer.NAMESPACE_INDEX, dm["namespace"])
+            podcontrol.recheck_deletion_timestamp(self.client, DEPLOYMENTS, d, "Deployment"))
+        all_rs = self.rs_informer.store.by_index(indexer.NAMESPACE_INDEX, meta(d)["namespace"])
         return await manager.claim(all_rs)
 
     def pod_map(self, d: dict, rs_list: list[dict]) -> dict[str, list[dict]]:

@@ -13,9 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import orjson
-
-from kybernetes.controllers import podcontrol
+from kybernetes.controllers import history, podcontrol
 
 UNIQUE_LABEL_KEY = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"
@@ -41,8 +39,6 @@ PAUSED = "DeploymentPaused"
 RESUMED = "DeploymentResumed"
 MIN_AVAILABLE = "MinimumReplicasAvailable"
 MIN_UNAVAILABLE = "MinimumReplicasUnavailable"
-
-_SAFE_ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def spec(obj: dict) -> dict:
@@ -72,25 +68,10 @@ def _compact(value: Any) -> Any:
     return value
 
 
-def fnv32a(data: bytes) -> int:
-    h = 0x811C9DC5
-    for b in data:
-        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
-    return h
-
-
-def safe_encode_string(s: str) -> str:
-    """rand.SafeEncodeString: no vowels, no confusable characters."""
-    return "".join(_SAFE_ALPHANUMS[b % len(_SAFE_ALPHANUMS)] for b in s.encode())
-
-
 def compute_hash(template: dict, collision_count: int | None) -> str:
-    """controller.ComputeHash: FNV-32a of the template (canonical JSON here, where
-    upstream prints the Go struct), then the collision count as 8 little-endian bytes."""
-    data = orjson.dumps(_compact(template), option=orjson.OPT_SORT_KEYS)
-    if collision_count is not None:
-        data += (collision_count & 0xFFFFFFFF).to_bytes(4, "little") + b"\0\0\0\0"
-    return safe_encode_string(str(fnv32a(data)))
+    """controller.ComputeHash (``history.template_hash``) over the template with null and
+    empty fields dropped: a template read back with ``{}`` where none was written hashes alike."""
+    return history.template_hash(_compact(template), collision_count)
 
 
 def _without_hash(template: dict) -> dict:

@@ -25,8 +25,8 @@ import orjson
 
 from kybernetes.api import registry, status
 from kybernetes.client import controller, indexer
+from kybernetes.controllers import podcontrol, podutil
 from kybernetes.controllers import service_endpoints as se
-from kybernetes.controllers import workload_pods as wp
 from kybernetes.controllers.context import Context
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ OVER_CAPACITY = "endpoints.kubernetes.io/over-capacity"
 Obj = dict
 
 
-class EndpointsController:
+class EndpointsController(se.ServicePodHandlers):
     name = "endpoints"
 
     def __init__(self, ctx: Context):
@@ -57,23 +57,9 @@ class EndpointsController:
         # checkLeftoverEndpoints: Endpoints whose Service is gone (a deletion missed while down).
         for ep in self.endpoints.store.list():
             if indexer.key_of(ep) not in self.services.store and \
-                    LEADER_ANNOTATION not in (wp.meta(ep).get("annotations") or {}):
+                    LEADER_ANNOTATION not in (podcontrol.meta(ep).get("annotations") or {}):
                 self._enqueue(ep)
         await controller.run_workers(self.queue, self.sync, self.ctx.settings.workers, self.name)
-
-    def _enqueue(self, obj: Obj) -> None:
-        self.queue.add(indexer.key_of(obj))
-
-    def _pod(self, pod: Obj) -> None:
-        for key in se.services_for(self.services.store, pod):
-            self.queue.add(key)
-
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        if wp.meta(old).get("resourceVersion") == wp.meta(new).get("resourceVersion"):
-            return
-        store = self.services.store
-        for key in set(se.services_for(store, old)) | set(se.services_for(store, new)):
-            self.queue.add(key)
 
     async def sync(self, key: str) -> None:
         ns, name = indexer.split_key(key)
@@ -95,10 +81,10 @@ class EndpointsController:
         current = self.endpoints.store.get(key)
         ep_labels = se.endpoint_labels(svc)
         if current is not None:
-            current_labels = dict(wp.meta(current).get("labels") or {})
-            svc_labels = dict(wp.meta(svc).get("labels") or {})
+            current_labels = dict(podcontrol.meta(current).get("labels") or {})
+            svc_labels = dict(podcontrol.meta(svc).get("labels") or {})
             current_labels.pop(se.HEADLESS_LABEL, None)
-            annotations = wp.meta(current).get("annotations") or {}
+            annotations = podcontrol.meta(current).get("annotations") or {}
             over = annotations.get(OVER_CAPACITY)
             if (current.get("subsets") or []) == subsets and current_labels == svc_labels and \
                     (over is None) == (_count(subsets) <= MAX_CAPACITY):
@@ -127,7 +113,7 @@ class EndpointsController:
             else:
                 await self.client.update(ENDPOINTS, new)
         except status.StatusError as e:
-            if wp.namespace_terminating(e):
+            if podcontrol.has_status_cause(e, podcontrol.NAMESPACE_TERMINATING_CAUSE):
                 return
             if current is None and e.code == 409:
                 raise  # created meanwhile: the cache will catch up; retry
@@ -148,7 +134,7 @@ class EndpointsController:
             ips = se.pod_ips(pod, address_type)
             if not ips:
                 continue
-            pm = wp.meta(pod)
+            pm = podcontrol.meta(pod)
             addr: Obj = {"ip": ips[0]}
             if se.should_set_hostname(pod, svc):
                 addr["hostname"] = pod["spec"]["hostname"]
@@ -156,7 +142,7 @@ class EndpointsController:
                 addr["nodeName"] = pod["spec"]["nodeName"]
             addr["targetRef"] = {"kind": "Pod", "namespace": pm.get("namespace"), "name": pm.get("name"),
                                  "uid": pm.get("uid")}
-            ready = tolerate or wp.is_ready(pod)
+            ready = tolerate or podutil.is_pod_ready(pod)
             ports = spec.get("ports") or []
             if not ports and spec.get("clusterIP") == "None":
                 out.append((addr, ready, None))
@@ -164,7 +150,7 @@ class EndpointsController:
                 try:
                     number = se.find_port(pod, sp)
                 except se.PortNotFound as e:
-                    log.debug("endpoints %s: pod %s: %s", wp.meta(svc).get("name"), pm.get("name"), e)
+                    log.debug("endpoints %s: pod %s: %s", podcontrol.meta(svc).get("name"), pm.get("name"), e)
                     continue
                 port: Obj = {"port": number, "protocol": sp.get("protocol") or "TCP"}
                 if sp.get("name"):

@@ -24,8 +24,8 @@ import logging
 from kybernetes.api import registry, status
 from kybernetes.client import controller, indexer
 from kybernetes.controllers import endpointslice_reconciling as er
+from kybernetes.controllers import podcontrol
 from kybernetes.controllers import service_endpoints as se
-from kybernetes.controllers import workload_pods as wp
 from kybernetes.controllers.context import Context
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class StaleInformerCache(Exception):
     """The cache does not yet show this controller's last writes."""
 
 
-class EndpointSliceController:
+class EndpointSliceController(se.ServicePodHandlers):
     name = "endpointslice"
     max_endpoints_per_slice = 100
 
@@ -63,34 +63,20 @@ class EndpointSliceController:
 
     # --- handlers ---
 
-    def _enqueue(self, svc: Obj) -> None:
-        self.queue.add(indexer.key_of(svc))
-
-    def _pod(self, pod: Obj) -> None:
-        for key in se.services_for(self.services.store, pod):
-            self.queue.add(key)
-
-    def _pod_updated(self, old: Obj, new: Obj) -> None:
-        if wp.meta(old).get("resourceVersion") == wp.meta(new).get("resourceVersion"):
-            return
-        store = self.services.store
-        for key in set(se.services_for(store, old)) | set(se.services_for(store, new)):
-            self.queue.add(key)
-
     def _node(self, node: Obj) -> None:
-        name = wp.meta(node).get("name")
+        name = podcontrol.meta(node).get("name")
         for pod in self.pods.store.list():
             if (pod.get("spec") or {}).get("nodeName") == name:
                 self._pod(pod)
 
     def _slice(self, slice_: Obj) -> None:
-        m = wp.meta(slice_)
+        m = podcontrol.meta(slice_)
         lbls = m.get("labels") or {}
         if lbls.get(er.MANAGED_BY_LABEL) == er.CONTROLLER_NAME and lbls.get(er.SERVICE_NAME_LABEL):
             self.queue.add(f"{m.get('namespace')}/{lbls[er.SERVICE_NAME_LABEL]}")
 
     def _slice_deleted(self, slice_: Obj) -> None:
-        m = wp.meta(slice_)
+        m = podcontrol.meta(slice_)
         service = (m.get("labels") or {}).get(er.SERVICE_NAME_LABEL)
         if service:
             # Deleted, by us or anyone: no longer something to wait for.
@@ -110,8 +96,9 @@ class EndpointSliceController:
         if spec.get("type") == "ExternalName" or not spec.get("selector"):
             return
         existing = [s for s in self.slices.store.by_index(indexer.NAMESPACE_INDEX, ns)
-                    if (wp.meta(s).get("labels") or {}).get(er.SERVICE_NAME_LABEL) == name
-                    and (wp.meta(s).get("labels") or {}).get(er.MANAGED_BY_LABEL) == er.CONTROLLER_NAME]
+                    if (podcontrol.meta(s).get("labels") or {}).get(er.SERVICE_NAME_LABEL) == name
+                    and (podcontrol.meta(s).get("labels") or {}).get(er.MANAGED_BY_LABEL)
+                    == er.CONTROLLER_NAME]
         try:
             self._check_fresh(key, existing)
         except StaleInformerCache as e:
@@ -148,7 +135,7 @@ class EndpointSliceController:
             node_name = (pod.get("spec") or {}).get("nodeName") or ""
             node = self.nodes.store.get(node_name) if node_name else None
             if node is None and not publish:
-                skipped.append(wp.meta(pod).get("name", ""))
+                skipped.append(podcontrol.meta(pod).get("name", ""))
                 continue
             ep = er.pod_to_endpoint(pod, node, svc, address_type)
             if ep["addresses"]:
@@ -160,7 +147,8 @@ class EndpointSliceController:
         written = self.written.get(key)
         if not written:
             return
-        cached = {wp.meta(s)["name"]: int(wp.meta(s).get("resourceVersion") or 0) for s in existing}
+        cached = {podcontrol.meta(s)["name"]: int(podcontrol.meta(s).get("resourceVersion") or 0)
+                  for s in existing}
         for name, rv in list(written.items()):
             if rv is None:
                 if name in cached:
@@ -171,7 +159,7 @@ class EndpointSliceController:
 
     async def _finalize(self, key: str, svc: Obj, p: er.Plan, trigger: str | None) -> None:
         written = self.written.setdefault(key, {})
-        ns = wp.meta(svc)["namespace"]
+        ns = podcontrol.meta(svc)["namespace"]
 
         def annotate(s: Obj) -> None:
             if trigger:
@@ -179,25 +167,25 @@ class EndpointSliceController:
             elif s["metadata"].get("annotations"):
                 s["metadata"]["annotations"].pop(se.TRIGGER_TIME_ANNOTATION, None)
 
-        if not wp.meta(svc).get("deletionTimestamp"):
+        if not podcontrol.meta(svc).get("deletionTimestamp"):
             for s in p.create:
                 annotate(s)
                 try:
                     created = await self.client.create(ENDPOINT_SLICES, s, ns)
                 except status.StatusError as e:
-                    if wp.namespace_terminating(e):
+                    if podcontrol.has_status_cause(e, podcontrol.NAMESPACE_TERMINATING_CAUSE):
                         return
                     raise
-                written[wp.meta(created)["name"]] = int(wp.meta(created)["resourceVersion"])
+                written[podcontrol.meta(created)["name"]] = int(podcontrol.meta(created)["resourceVersion"])
         for s in p.update:
             annotate(s)
             updated = await self.client.update(ENDPOINT_SLICES, s)
-            written[wp.meta(updated)["name"]] = int(wp.meta(updated)["resourceVersion"])
+            written[podcontrol.meta(updated)["name"]] = int(podcontrol.meta(updated)["resourceVersion"])
         for s in p.delete:
             await self._delete(key, s)
 
     async def _delete(self, key: str, s: Obj) -> None:
-        m = wp.meta(s)
+        m = podcontrol.meta(s)
         try:
             await self.client.delete(ENDPOINT_SLICES, m["name"], m["namespace"])
         except status.StatusError as e:

@@ -19,8 +19,8 @@ from typing import Any
 
 import orjson
 
+from kybernetes.controllers import podcontrol, podutil
 from kybernetes.controllers import service_endpoints as se
-from kybernetes.controllers import workload_pods as wp
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
@@ -55,10 +55,10 @@ def endpoint_ports(svc: Obj, pod: Obj) -> list[Obj]:
 
 
 def pod_to_endpoint(pod: Obj, node: Obj | None, svc: Obj, address_type: str) -> Obj:
-    serving = wp.is_ready(pod)
-    terminating = wp.is_terminating(pod)
+    serving = podutil.is_pod_ready(pod)
+    terminating = podcontrol.is_being_deleted(pod)
     ready = bool((svc.get("spec") or {}).get("publishNotReadyAddresses")) or (serving and not terminating)
-    m = wp.meta(pod)
+    m = podcontrol.meta(pod)
     ep: Obj = {"addresses": se.pod_ips(pod, address_type),
                "conditions": {"ready": ready, "serving": serving, "terminating": terminating}}
     if se.should_set_hostname(pod, svc):
@@ -80,14 +80,14 @@ def endpoint_key(ep: Obj) -> bytes:
 
 
 def slice_labels(svc: Obj) -> dict[str, str]:
-    own = {k: v for k, v in (wp.meta(svc).get("labels") or {}).items()
+    own = {k: v for k, v in (podcontrol.meta(svc).get("labels") or {}).items()
            if k not in (SERVICE_NAME_LABEL, MANAGED_BY_LABEL)}
-    svc_only = {**own, SERVICE_NAME_LABEL: wp.meta(svc)["name"], MANAGED_BY_LABEL: CONTROLLER_NAME}
+    svc_only = {**own, SERVICE_NAME_LABEL: podcontrol.meta(svc)["name"], MANAGED_BY_LABEL: CONTROLLER_NAME}
     return se.endpoint_labels({"metadata": {"labels": svc_only}, "spec": svc.get("spec") or {}})
 
 
 def new_slice(svc: Obj, ports: list[Obj], address_type: str) -> Obj:
-    m = wp.meta(svc)
+    m = podcontrol.meta(svc)
     return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": {"generateName": f"{m['name'][:62]}-", "namespace": m["namespace"],
                          "labels": slice_labels(svc),
@@ -98,7 +98,8 @@ def new_slice(svc: Obj, ports: list[Obj], address_type: str) -> Obj:
 
 
 def owned_by(slice_: Obj, svc: Obj) -> bool:
-    return any(r.get("uid") == wp.meta(svc).get("uid") for r in wp.meta(slice_).get("ownerReferences") or [])
+    return any(r.get("uid") == podcontrol.meta(svc).get("uid")
+               for r in podcontrol.meta(slice_).get("ownerReferences") or [])
 
 
 def plan(svc: Obj, desired: dict[bytes, tuple[list[Obj], dict[bytes, Obj]]], existing: list[Obj],
@@ -138,7 +139,7 @@ def plan(svc: Obj, desired: dict[bytes, tuple[list[Obj], dict[bytes, Obj]]], exi
 
 def _is_placeholder(s: Obj, placeholder: Obj) -> bool:
     return not s.get("endpoints") and not s.get("ports") and \
-        (wp.meta(s).get("labels") or {}) == placeholder["metadata"]["labels"]
+        (podcontrol.meta(s).get("labels") or {}) == placeholder["metadata"]["labels"]
 
 
 def _by_port_mapping(svc: Obj, slices: list[Obj], ports: list[Obj], wanted: dict[bytes, Obj],
@@ -154,7 +155,7 @@ def _by_port_mapping(svc: Obj, slices: list[Obj], ports: list[Obj], wanted: dict
                 continue
             kept.append(got)
             changed = changed or got != ep
-        if (wp.meta(s).get("labels") or {}) != labels_:
+        if (podcontrol.meta(s).get("labels") or {}) != labels_:
             changed = True
         if not changed:
             unchanged.append(s)

@@ -7,8 +7,11 @@ pass, in case a watch event was lost) it does not act again on that owner.
 Without this a controller that resyncs before its own writes reach its cache
 would count too few pods and create more: over-creation.
 
-Deletions are tracked by pod key, so that a graceful deletion (an update
-setting deletionTimestamp) and the final delete event count once between them.
+Deletions are counted (ControllerExpectations, as the DaemonSet and Job
+controllers do) or, when expected with ``expect_deletions``, tracked by pod
+key (UIDTrackingControllerExpectations, as the ReplicaSet controller does),
+so that a graceful deletion (an update setting deletionTimestamp) and the
+final delete event count once between them.
 
 Keys are the owner's ``namespace/name``. Time comes from the injected clock.
 """
@@ -40,7 +43,8 @@ class ControlleeExpectations:
 
 
 class ControllerExpectations:
-    """Expected creations and deletions per owner key (UID-tracking for deletions)."""
+    """Expected creations and deletions per owner key (deletions counted, or tracked by
+    pod key when expected with ``expect_deletions``)."""
 
     def __init__(self, clock: clocks.Clock | None = None, timeout: float = EXPECTATIONS_TIMEOUT):
         self._clock = clock or clocks.RealClock()
@@ -68,6 +72,7 @@ class ControllerExpectations:
         self._store.pop(key, None)
 
     def set(self, key: str, add: int, delete: int) -> None:
+        """SetExpectations: ``add`` creations and ``delete`` deletions, counted."""
         self._store[key] = ControlleeExpectations(add, delete, self._clock.monotonic())
 
     def expect_creations(self, key: str, adds: int) -> None:
@@ -93,8 +98,12 @@ class ControllerExpectations:
     def creation_observed(self, key: str) -> None:
         self.lower(key, 1, 0)
 
-    def deletion_observed(self, key: str, pod_key: str) -> None:
-        """Count the deletion of ``pod_key`` once, and only if it was one we expect."""
+    def deletion_observed(self, key: str, pod_key: str | None = None) -> None:
+        """With ``pod_key``: count the deletion of that pod once, and only if it was one
+        expected by ``expect_deletions``. Without: count one deletion."""
+        if pod_key is None:
+            self.lower(key, 0, 1)
+            return
         exp = self._store.get(key)
         if exp is not None and pod_key in exp.uids:
             exp.uids.discard(pod_key)

@@ -21,7 +21,7 @@ import orjson
 
 from kybernetes.api import labels, registry, status
 from kybernetes.client import indexer, rest
-from kybernetes.controllers import workload_pods as wp
+from kybernetes.controllers import podcontrol
 
 CONTROLLER_REVISIONS = registry.lookup("apps", "v1", "controllerrevisions")
 HASH_LABEL = "controller.kubernetes.io/hash"  # history.ControllerRevisionHashLabel
@@ -53,10 +53,12 @@ def canonical(obj: Any) -> bytes:
 
 
 def template_hash(template: Obj, collision_count: int | None) -> str:
-    """controller.ComputeHash (FNV-32a over the template, then the collision count)."""
+    """controller.ComputeHash: FNV-32a over the template (canonical JSON here, where
+    upstream prints the Go struct), then the collision count as 8 little-endian bytes.
+    Deployments hash their pod templates with it too (``deployment_util.compute_hash``)."""
     data = canonical(template)
     if collision_count is not None:
-        data += int(collision_count).to_bytes(4, "little") + b"\0\0\0\0"
+        data += (int(collision_count) & 0xFFFFFFFF).to_bytes(4, "little") + b"\0\0\0\0"
     return safe_encode(str(fnv32(data, variant_a=True)))
 
 
@@ -93,7 +95,7 @@ def apply_revision(owner: Obj, revision: Obj) -> Obj:
 
 
 def sort_key(revision: Obj) -> tuple:
-    m = wp.meta(revision)
+    m = podcontrol.meta(revision)
     return (revision.get("revision", 0), m.get("creationTimestamp") or "", m.get("name", ""))
 
 
@@ -104,15 +106,16 @@ def next_revision(revisions: list[Obj]) -> int:
 async def claimed(client: rest.Client, store: indexer.Indexer, owner: Obj, ref: Obj,
                   selector: labels.Selector) -> list[Obj]:
     """The revisions ``owner`` controls, adopting orphans that match its selector, sorted."""
-    ns = wp.meta(owner).get("namespace", "")
-    revisions = await wp.claim(client, CONTROLLER_REVISIONS, owner, ref, selector,
-                               store.by_index(indexer.NAMESPACE_INDEX, ns))
+    ns = podcontrol.meta(owner).get("namespace", "")
+    manager = podcontrol.ControllerRefManager(client, CONTROLLER_REVISIONS, owner, selector,
+                                              ref["apiVersion"], ref["kind"])
+    revisions = await manager.claim(store.by_index(indexer.NAMESPACE_INDEX, ns))
     return sorted(revisions, key=sort_key)
 
 
 def new_revision(owner: Obj, ref: Obj, revision: int, hash_: str, hash_label: str,
                  hash_value: str) -> Obj:
-    m = wp.meta(owner)
+    m = podcontrol.meta(owner)
     tlabels = dict((((owner.get("spec") or {}).get("template") or {}).get("metadata") or {})
                    .get("labels") or {})
     tlabels[hash_label] = hash_value
@@ -139,7 +142,7 @@ async def create_with_probe(client: rest.Client, owner: Obj, ref: Obj, revision:
             if e.code != 409 or e.reason != "AlreadyExists":
                 raise
         existing = await client.get(CONTROLLER_REVISIONS, rev["metadata"]["name"],
-                                    wp.meta(owner).get("namespace"))
+                                    podcontrol.meta(owner).get("namespace"))
         if (existing.get("data") or {}) == data:
             return existing, collision_count
         collision_count += 1
@@ -155,7 +158,7 @@ async def set_revision_number(client: rest.Client, revision: Obj, number: int) -
 
 
 async def delete(client: rest.Client, revision: Obj) -> None:
-    m = wp.meta(revision)
+    m = podcontrol.meta(revision)
     try:
         await client.delete(CONTROLLER_REVISIONS, m["name"], m.get("namespace"))
     except status.StatusError as e:

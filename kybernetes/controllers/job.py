@@ -26,9 +26,8 @@ import logging
 
 from kybernetes.api import status
 from kybernetes.client import controller, indexer
-from kybernetes.controllers import job_syncing
+from kybernetes.controllers import expectations, job_syncing, podcontrol
 from kybernetes.controllers import job_tracking as jt
-from kybernetes.controllers import workload_pods as wp
 from kybernetes.controllers.context import Context
 
 log = logging.getLogger(__name__)
@@ -47,7 +46,8 @@ class JobController:
         self.ctx, self.client, self.clock = ctx, ctx.client, ctx.clock
         self.queue = ctx.queue("job")
         self.recorder = ctx.recorder("job-controller")
-        self.expectations = wp.Expectations(ctx.clock)
+        self.expectations = expectations.ControllerExpectations(ctx.clock)
+        self.pod_control = podcontrol.PodControl(self.client, self.recorder)
         self.finalizer_expectations: dict[str, set[str]] = {}
         self.backoff: dict[str, jt.BackoffRecord] = {}
         self.jobs = ctx.informer("batch", "v1", "jobs")
@@ -66,17 +66,18 @@ class JobController:
 
     def _job_deleted(self, job: Obj) -> None:
         self._enqueue(job)
-        uid = wp.meta(job).get("uid")
-        for pod in self.pods.store.by_index(indexer.NAMESPACE_INDEX, wp.meta(job).get("namespace", "")):
-            if (wp.controller_ref(pod) or {}).get("uid") == uid and jt.has_finalizer(pod):
+        uid = podcontrol.meta(job).get("uid")
+        ns = podcontrol.meta(job).get("namespace", "")
+        for pod in self.pods.store.by_index(indexer.NAMESPACE_INDEX, ns):
+            if (podcontrol.controller_of(pod) or {}).get("uid") == uid and jt.has_finalizer(pod):
                 self.queue.add(ORPHAN + indexer.key_of(pod))
 
     def _job_of(self, pod: Obj) -> Obj | None:
-        ref = wp.controller_ref(pod)
+        ref = podcontrol.controller_of(pod)
         if ref is None or ref.get("kind") != "Job":
             return None
-        job = self.jobs.store.get_by(wp.meta(pod).get("namespace"), ref.get("name", ""))
-        return job if job is not None and wp.meta(job).get("uid") == ref.get("uid") else None
+        job = self.jobs.store.get_by(podcontrol.meta(pod).get("namespace"), ref.get("name", ""))
+        return job if job is not None and podcontrol.meta(job).get("uid") == ref.get("uid") else None
 
     def _batched(self, job: Obj) -> None:
         self.queue.add_after(indexer.key_of(job), self.sync_batch_period)
@@ -84,13 +85,14 @@ class JobController:
     def _orphan_or_matching(self, pod: Obj) -> None:
         if jt.has_finalizer(pod):
             self.queue.add(ORPHAN + indexer.key_of(pod))
-        if wp.controller_ref(pod) is None:
-            for job in self.jobs.store.by_index(indexer.NAMESPACE_INDEX, wp.meta(pod).get("namespace", "")):
-                if job_syncing.selector(job).matches(wp.meta(pod).get("labels")):
+        if podcontrol.controller_of(pod) is None:
+            ns = podcontrol.meta(pod).get("namespace", "")
+            for job in self.jobs.store.by_index(indexer.NAMESPACE_INDEX, ns):
+                if job_syncing.selector(job).matches(podcontrol.meta(pod).get("labels")):
                     self._batched(job)
 
     def _pod_added(self, pod: Obj) -> None:
-        if wp.is_terminating(pod):
+        if podcontrol.is_being_deleted(pod):
             self._pod_deleted(pod, final=False)
             return
         job = self._job_of(pod)
@@ -101,12 +103,12 @@ class JobController:
         self._batched(job)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
-        if wp.meta(old).get("resourceVersion") == wp.meta(new).get("resourceVersion"):
+        if podcontrol.meta(old).get("resourceVersion") == podcontrol.meta(new).get("resourceVersion"):
             return
-        if wp.is_terminating(new):
+        if podcontrol.is_being_deleted(new):
             self._pod_deleted(new, final=False)
             return
-        old_ref, new_ref = wp.controller_ref(old), wp.controller_ref(new)
+        old_ref, new_ref = podcontrol.controller_of(old), podcontrol.controller_of(new)
         if old_ref != new_ref and old_ref is not None:
             old_job = self._job_of(old)
             if old_job is not None:
@@ -128,12 +130,13 @@ class JobController:
         key = indexer.key_of(job)
         self.expectations.deletion_observed(key)
         if final or not jt.has_finalizer(pod):
-            self.finalizer_expectations.get(key, set()).discard(wp.meta(pod).get("uid"))
+            self.finalizer_expectations.get(key, set()).discard(podcontrol.meta(pod).get("uid"))
         self._batched(job)
 
     def _finalizer_observed(self, job: Obj, pod: Obj) -> None:
         if not jt.has_finalizer(pod):
-            self.finalizer_expectations.get(indexer.key_of(job), set()).discard(wp.meta(pod).get("uid"))
+            uid = podcontrol.meta(pod).get("uid")
+            self.finalizer_expectations.get(indexer.key_of(job), set()).discard(uid)
 
     # --- sync ---
 
@@ -175,7 +178,7 @@ class JobController:
     async def _expire(self, key: str, job: Obj) -> None:
         """ttlafterfinished: delete a finished job once its TTL has passed."""
         ttl = jt.spec(job).get("ttlSecondsAfterFinished")
-        if ttl is None or wp.meta(job).get("deletionTimestamp"):
+        if ttl is None or podcontrol.meta(job).get("deletionTimestamp"):
             return
         remaining = job_syncing.ttl_remaining(job, int(ttl), self.clock.now())
         if remaining is None:
@@ -183,7 +186,7 @@ class JobController:
         if remaining > 0:
             self.queue.add_after(key, remaining)
             return
-        m = wp.meta(job)
+        m = podcontrol.meta(job)
         try:
             fresh = await self.client.get(JOBS, m["name"], m["namespace"])
         except status.StatusError as e:
@@ -191,7 +194,7 @@ class JobController:
                 return
             raise
         fresh_ttl = jt.spec(fresh).get("ttlSecondsAfterFinished")
-        if fresh_ttl is None or not jt.is_finished(fresh) or wp.meta(fresh).get("deletionTimestamp"):
+        if fresh_ttl is None or not jt.is_finished(fresh) or podcontrol.meta(fresh).get("deletionTimestamp"):
             return
         left = job_syncing.ttl_remaining(fresh, int(fresh_ttl), self.clock.now())
         if left is None or left > 0:
@@ -199,7 +202,7 @@ class JobController:
             return
         try:
             await self.client.delete(JOBS, m["name"], m["namespace"], propagation_policy="Foreground",
-                                     preconditions={"uid": wp.meta(fresh)["uid"]})
+                                     preconditions={"uid": podcontrol.meta(fresh)["uid"]})
         except status.StatusError as e:
             if e.code not in (404, 409):
                 raise

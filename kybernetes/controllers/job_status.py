@@ -18,7 +18,7 @@ from typing import Any
 from kybernetes.api import registry, status
 from kybernetes.client import rest
 from kybernetes.controllers import job_tracking as jt
-from kybernetes.controllers import workload_pods as wp
+from kybernetes.controllers import podcontrol, podutil
 
 JOBS = registry.lookup("batch", "v1", "jobs")
 MAX_UNCOUNTED = 500
@@ -26,10 +26,11 @@ Obj = dict[str, Any]
 
 
 async def remove_finalizer(client: rest.Client, pod: Obj) -> None:
-    m = wp.meta(pod)
+    m = podcontrol.meta(pod)
     body = {"metadata": {"$deleteFromPrimitiveList/finalizers": [jt.TRACKING_FINALIZER]}}
     try:
-        await client.patch(wp.PODS, m["name"], body, namespace=m.get("namespace"), patch_type="strategic")
+        await client.patch(podcontrol.PODS, m["name"], body, namespace=m.get("namespace"),
+                           patch_type="strategic")
     except status.StatusError as e:
         if e.code != 404:
             raise
@@ -42,21 +43,21 @@ class StatusTracking:
                      unc_fail: set[str]) -> None:
         job = self.job
         indexed = jt.is_indexed(job)
-        with_finalizer = {wp.meta(p)["uid"] for p in self.pods
-                          if jt.has_finalizer(p) and wp.meta(p)["uid"] not in self.expected_rm}
+        with_finalizer = {podcontrol.meta(p)["uid"] for p in self.pods
+                          if jt.has_finalizer(p) and podcontrol.meta(p)["uid"] not in self.expected_rm}
         needs_flush |= _clean_uncounted(self.status, with_finalizer)
         uncounted = self.status["uncountedTerminatedPods"]
         to_remove, new_indexes, reached_max = [], set(), False
-        deleting = bool(wp.meta(job).get("deletionTimestamp"))
+        deleting = bool(podcontrol.meta(job).get("deletionTimestamp"))
         for pod in sorted(self.pods, key=jt.completion_index) if indexed else self.pods:
-            uid = wp.meta(pod)["uid"]
+            uid = podcontrol.meta(pod)["uid"]
             if not jt.has_finalizer(pod) or uid in self.expected_rm:
                 continue
             failed = jt.is_pod_failed(pod, job)
-            if not (deleting or finished is not None or wp.phase(pod) == "Succeeded" or failed):
+            if not (deleting or finished is not None or podutil.phase(pod) == "Succeeded" or failed):
                 continue
             to_remove.append(pod)
-            if wp.phase(pod) == "Succeeded" and uid not in unc_fail:
+            if podutil.phase(pod) == "Succeeded" and uid not in unc_fail:
                 if indexed:
                     ix = jt.completion_index(pod)
                     if jt.valid_index(job, pod) and ix not in self.prev_indexes:
@@ -94,15 +95,15 @@ class StatusTracking:
         error = None
         if to_remove:
             expected = self.jc.finalizer_expectations.setdefault(self.key, set())
-            expected.update(wp.meta(p)["uid"] for p in to_remove)
+            expected.update(podcontrol.meta(p)["uid"] for p in to_remove)
             results = await asyncio.gather(*(remove_finalizer(self.client, p) for p in to_remove),
                                            return_exceptions=True)
             for pod, result in zip(to_remove, results):
                 if isinstance(result, Exception):
-                    expected.discard(wp.meta(pod)["uid"])
+                    expected.discard(podcontrol.meta(pod)["uid"])
                     error = error or result
                 else:
-                    with_finalizer.discard(wp.meta(pod)["uid"])
+                    with_finalizer.discard(podcontrol.meta(pod)["uid"])
         needs_flush |= _clean_uncounted(self.status, with_finalizer)
         if error is not None:
             if needs_flush:

@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from kybernetes.api import labels, status
 from kybernetes.client import indexer
-from kybernetes.controllers import job_status
+from kybernetes.controllers import job_status, podcontrol, podutil
 from kybernetes.controllers import job_tracking as jt
-from kybernetes.controllers import workload_pods as wp
 
 if TYPE_CHECKING:
     from kybernetes.controllers.job import JobController
@@ -39,7 +38,7 @@ def selector(job: Obj) -> labels.Selector:
 def ttl_remaining(job: Obj, ttl: int, now: datetime) -> float | None:
     for c in (job.get("status") or {}).get("conditions") or []:
         if c.get("type") in ("Complete", "Failed") and c.get("status") == "True":
-            finished = wp.parse_time(c.get("lastTransitionTime"))
+            finished = podcontrol.parse_time(c.get("lastTransitionTime"))
             return None if finished is None else ttl - (now - finished).total_seconds()
     return None
 
@@ -48,7 +47,7 @@ class JobSync(job_status.StatusTracking):
     def __init__(self, jc: JobController, key: str, job: Obj):
         self.jc, self.client, self.key, self.job = jc, jc.client, key, job
         self.now = jc.clock.now()
-        self.now_str = wp.timestamp(self.now)
+        self.now_str = podcontrol.format_time(self.now)
 
     @property
     def status(self) -> Obj:
@@ -60,12 +59,12 @@ class JobSync(job_status.StatusTracking):
         uncounted = st.setdefault("uncountedTerminatedPods", {})
         satisfied = self.jc.expectations.satisfied(self.key)
         self.pods = await self._claim()
-        self.active = [p for p in self.pods if wp.is_active(p)]
-        self.ready = sum(1 for p in self.active if wp.is_ready(p))
+        self.active = [p for p in self.pods if podutil.is_pod_active(p)]
+        self.ready = sum(1 for p in self.active if podutil.is_pod_ready(p))
         self.terminating = jt.count_terminating(self.pods)
         self.expected_rm = set(self.jc.finalizer_expectations.get(self.key, set()))
         unc_succ, unc_fail = set(uncounted.get("succeeded") or []), set(uncounted.get("failed") or [])
-        new_succ = self._new_finished(unc_succ, lambda p: wp.phase(p) == "Succeeded")
+        new_succ = self._new_finished(unc_succ, lambda p: podutil.phase(p) == "Succeeded")
         new_fail = self._new_finished(unc_fail, lambda p: jt.is_pod_failed(p, job))
         self.succeeded = st.get("succeeded", 0) + len(new_succ) + len(unc_succ)
         failed = st.get("failed", 0) + len(new_fail) + len(unc_fail)
@@ -83,7 +82,7 @@ class JobSync(job_status.StatusTracking):
         if finished is None:
             backoff_limit = int(jt.spec(job).get("backoffLimit", 6))
             deadline = jt.spec(job).get("activeDeadlineSeconds")
-            elapsed = (self.now - wp.parse_time(st["startTime"])).total_seconds() \
+            elapsed = (self.now - podcontrol.parse_time(st["startTime"])).total_seconds() \
                 if st.get("startTime") else 0.0
             if failed > backoff_limit or self._past_backoff_limit_on_failure(backoff_limit):
                 finished = jt.new_condition("FailureTarget", "BackoffLimitExceeded",
@@ -107,7 +106,7 @@ class JobSync(job_status.StatusTracking):
             self.terminating += deleted
             self.ready -= deleted_ready
         else:
-            managed = satisfied and not wp.meta(job).get("deletionTimestamp")
+            managed = satisfied and not podcontrol.meta(job).get("deletionTimestamp")
             if managed:
                 active, manage_error = await self._manage()
             completions = jt.completions(job)
@@ -137,16 +136,17 @@ class JobSync(job_status.StatusTracking):
 
     async def _claim(self) -> list[Obj]:
         job = self.job
-        ref = wp.new_controller_ref(job, "batch/v1", "Job")
-        ns_pods = self.jc.pods.store.by_index(indexer.NAMESPACE_INDEX, wp.meta(job)["namespace"])
-        before = {wp.meta(p).get("uid") for p in ns_pods if wp.is_controlled_by(p, job)}
-        pods = await wp.claim(self.client, wp.PODS, job, ref, selector(job), ns_pods)
+        ns_pods = self.jc.pods.store.by_index(indexer.NAMESPACE_INDEX, podcontrol.meta(job)["namespace"])
+        before = {podcontrol.meta(p).get("uid") for p in ns_pods if podcontrol.is_controlled_by(p, job)}
+        manager = podcontrol.ControllerRefManager(self.client, podcontrol.PODS, job, selector(job),
+                                                  "batch/v1", "Job")
+        pods = await manager.claim(ns_pods)
         out = []
         for pod in pods:
-            if wp.meta(pod).get("uid") not in before and not jt.has_finalizer(pod):
+            if podcontrol.meta(pod).get("uid") not in before and not jt.has_finalizer(pod):
                 # Adopted: upstream adds the tracking finalizer in the adoption patch.
-                m = wp.meta(pod)
-                await self.client.patch(wp.PODS, m["name"], {"metadata": {"finalizers": [
+                m = podcontrol.meta(pod)
+                await self.client.patch(podcontrol.PODS, m["name"], {"metadata": {"finalizers": [
                     *(m.get("finalizers") or []), jt.TRACKING_FINALIZER]}}, namespace=m["namespace"])
                 pod = copy.deepcopy(pod)
                 pod["metadata"].setdefault("finalizers", []).append(jt.TRACKING_FINALIZER)
@@ -157,7 +157,7 @@ class JobSync(job_status.StatusTracking):
         """getValidPodsWithFilter: finished pods still holding the finalizer, not yet counted."""
         out = []
         for p in self.pods:
-            uid = wp.meta(p).get("uid")
+            uid = podcontrol.meta(p).get("uid")
             if not jt.has_finalizer(p) or uid in uncounted or uid in self.expected_rm:
                 continue
             if jt.is_indexed(self.job) and not jt.valid_index(self.job, p):
@@ -171,7 +171,7 @@ class JobSync(job_status.StatusTracking):
             return False
         total = 0
         for p in self.pods:
-            if wp.phase(p) in ("Running", "Pending"):
+            if podutil.phase(p) in ("Running", "Pending"):
                 st = p.get("status") or {}
                 total += sum(c.get("restartCount", 0) for c in (st.get("initContainerStatuses") or []) +
                              (st.get("containerStatuses") or []))
@@ -180,17 +180,17 @@ class JobSync(job_status.StatusTracking):
     async def _delete(self, pods: list[Obj], remove_finalizers: bool) -> tuple[int, int, Exception | None]:
         """deleteActivePods / deleteJobPods: (ready deleted, deleted, first error)."""
         async def one(pod: Obj) -> bool:
-            m = wp.meta(pod)
+            m = podcontrol.meta(pod)
             try:
                 if remove_finalizers and jt.has_finalizer(pod):
                     await remove_finalizer(self.client, pod)
-                await self.client.delete(wp.PODS, m["name"], m["namespace"])
+                await self.client.delete(podcontrol.PODS, m["name"], m["namespace"])
             except status.StatusError as e:
                 if remove_finalizers:
                     self.jc.expectations.deletion_observed(self.key)
                 if e.code != 404:
                     raise
-            return wp.is_ready(pod)
+            return podutil.is_pod_ready(pod)
 
         results = await asyncio.gather(*(one(p) for p in pods), return_exceptions=True)
         errors = [r for r in results if isinstance(r, Exception)]
@@ -213,7 +213,7 @@ class JobSync(job_status.StatusTracking):
             to_remove, rest_ = jt.surplus_indexed(job, self.active)
         excess = max(0, active - want) - len(to_remove)
         if excess > 0:
-            to_remove += sorted(rest_, key=wp.active_pods_key)[:excess]
+            to_remove += sorted(rest_, key=podutil.active_pods_key)[:excess]
         if to_remove:
             return await self._remove(to_remove[:MAX_PER_SYNC], active)
         diff = want - (self.terminating if jt.only_replace_failed(job) else 0) - active
@@ -232,7 +232,7 @@ class JobSync(job_status.StatusTracking):
         return active + await self._create(diff, indexes), None
 
     async def _remove(self, pods: list[Obj], active: int) -> tuple[int, Exception | None]:
-        self.jc.expectations.expect(self.key, dels=len(pods))
+        self.jc.expectations.set(self.key, 0, len(pods))
         removed_ready, removed, error = await self._delete(pods, remove_finalizers=True)
         self.terminating += removed
         self.ready -= removed_ready
@@ -240,41 +240,37 @@ class JobSync(job_status.StatusTracking):
 
     async def _create(self, count: int, indexes: list[int]) -> int:
         job = self.job
-        name, ns = wp.meta(job)["name"], wp.meta(job)["namespace"]
-        self.jc.expectations.expect(self.key, adds=count)
+        name, ns = podcontrol.meta(job)["name"], podcontrol.meta(job)["namespace"]
+        self.jc.expectations.expect_creations(self.key, count)
         template = copy.deepcopy(jt.spec(job).get("template") or {})
         if jt.is_indexed(job):
             jt.add_index_env(template.setdefault("spec", {}))
         tmeta = template.setdefault("metadata", {})
         if jt.TRACKING_FINALIZER not in (tmeta.get("finalizers") or []):
             tmeta["finalizers"] = [*(tmeta.get("finalizers") or []), jt.TRACKING_FINALIZER]
-        ref = wp.new_controller_ref(job, "batch/v1", "Job")
+        ref = podcontrol.controller_ref(job, "batch/v1", "Job")
 
-        async def create(i: int) -> None:
+        async def create(ix: int | None) -> None:
             pod_template, generate = template, None
-            if indexes:
-                ix = indexes[i]
+            if ix is not None:
                 pod_template = copy.deepcopy(template)
                 pod_template["metadata"].setdefault("annotations", {})[jt.COMPLETION_INDEX] = str(ix)
                 pod_template["metadata"].setdefault("labels", {})[jt.COMPLETION_INDEX] = str(ix)
                 pod_template["spec"]["hostname"] = f"{name}-{ix}"
                 generate = f"{name}-{ix}-"
-            pod = wp.pod_from_template(pod_template, job, ref, generate_name=generate)
             try:
-                created = await self.client.create(wp.PODS, pod, ns)
+                await self.jc.pod_control.create_pod(ns, pod_template, job, ref, generate_name=generate)
             except status.StatusError as e:
-                if wp.namespace_terminating(e):
-                    return
-                self.jc.expectations.creation_observed(self.key)
-                self.jc.recorder.event(job, "Warning", "FailedCreate", f"Error creating: {e}")
-                raise
-            self.jc.recorder.event(job, "Normal", "SuccessfulCreate",
-                                   f"Created pod: {wp.meta(created)['name']}")
+                # Every create fails in a terminating namespace: nothing to do about it.
+                if not podcontrol.has_status_cause(e, podcontrol.NAMESPACE_TERMINATING_CAUSE):
+                    raise
 
-        done, errors = await wp.slow_start(count, create)
-        skipped = count - done - len(errors)
-        if skipped > 0:
-            self.jc.expectations.lower(self.key, adds=skipped)
-        if errors:
-            raise errors[0]
+        # Each call takes the next index (none when NonIndexed), in order, when its batch starts it.
+        pending = iter(indexes or [None] * count)
+        done, error = await podcontrol.slow_start_batch(count, 1, lambda: create(next(pending)))
+        if done < count:
+            # Failed or never attempted: the informer will not observe these.
+            self.jc.expectations.lower(self.key, count - done, 0)
+        if error is not None:
+            raise error
         return done

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from kybernetes.controllers import workload_pods as wp
+from kybernetes.controllers import podcontrol, podutil
 
 TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
 COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
@@ -26,7 +26,7 @@ Obj = dict[str, Any]
 
 
 def has_finalizer(pod: Obj) -> bool:
-    return TRACKING_FINALIZER in (wp.meta(pod).get("finalizers") or [])
+    return TRACKING_FINALIZER in (podcontrol.meta(pod).get("finalizers") or [])
 
 
 def spec(job: Obj) -> Obj:
@@ -47,19 +47,19 @@ def only_replace_failed(job: Obj) -> bool:
 
 
 def is_pod_failed(pod: Obj, job: Obj) -> bool:
-    if wp.phase(pod) == "Failed":
+    if podutil.phase(pod) == "Failed":
         return True
     if only_replace_failed(job):
         return False
-    return wp.is_terminating(pod) and wp.phase(pod) != "Succeeded"
+    return podcontrol.is_being_deleted(pod) and podutil.phase(pod) != "Succeeded"
 
 
 def count_terminating(pods: list[Obj]) -> int:
-    return sum(1 for p in pods if wp.is_terminating(p) and not wp.is_terminal(p))
+    return sum(1 for p in pods if podcontrol.is_being_deleted(p) and not podutil.is_pod_terminal(p))
 
 
 def completion_index(pod: Obj) -> int:
-    value = (wp.meta(pod).get("annotations") or {}).get(COMPLETION_INDEX)
+    value = (podcontrol.meta(pod).get("annotations") or {}).get(COMPLETION_INDEX)
     try:
         return int(value) if value is not None and int(value) >= 0 else UNKNOWN_INDEX
     except ValueError:
@@ -145,7 +145,7 @@ def succeeded_indexes(job: Obj, pods: list[Obj]) -> tuple[set[int], set[int]]:
     limit = completions(job) or 0
     prev = parse_indexes((job.get("status") or {}).get("completedIndexes"), limit)
     new = {completion_index(p) for p in pods
-           if wp.phase(p) == "Succeeded" and has_finalizer(p) and valid_index(job, p)}
+           if podutil.phase(p) == "Succeeded" and has_finalizer(p) and valid_index(job, p)}
     return prev, prev | new
 
 
@@ -164,7 +164,7 @@ def surplus_indexed(job: Obj, active: list[Obj]) -> tuple[list[Obj], list[Obj]]:
     """appendDuplicatedIndexPodsForRemoval: (pods with invalid or repeated
     indexes, the rest); of repeated ones the most advanced pod is kept."""
     remove, keep_by_index = [], {}
-    for pod in sorted(active, key=wp.active_pods_key):
+    for pod in sorted(active, key=podutil.active_pods_key):
         if not valid_index(job, pod):
             remove.append(pod)
             continue
@@ -190,17 +190,18 @@ def add_index_env(template_spec: Obj) -> None:
 
 def finished_time(pod: Obj) -> datetime:
     st = pod.get("status") or {}
-    finished = [wp.parse_time(((c.get("state") or {}).get("terminated") or {}).get("finishedAt"))
+    finished = [podcontrol.parse_time(((c.get("state") or {}).get("terminated") or {}).get("finishedAt"))
                 for c in st.get("containerStatuses") or []]
     finished = [t for t in finished if t is not None]
     if finished:
         return max(finished)
-    ready = wp.ready_condition(pod)
-    if ready and ready.get("status") == "False" and wp.parse_time(ready.get("lastTransitionTime")):
-        return wp.parse_time(ready["lastTransitionTime"])
-    for value in (wp.meta(pod).get("deletionTimestamp"), wp.meta(pod).get("creationTimestamp")):
-        if wp.parse_time(value):
-            return wp.parse_time(value)
+    ready = podutil.ready_condition(pod)
+    if ready and ready.get("status") == "False" and podcontrol.parse_time(ready.get("lastTransitionTime")):
+        return podcontrol.parse_time(ready["lastTransitionTime"])
+    m = podcontrol.meta(pod)
+    for value in (m.get("deletionTimestamp"), m.get("creationTimestamp")):
+        if podcontrol.parse_time(value):
+            return podcontrol.parse_time(value)
     return datetime.fromtimestamp(0).astimezone()
 
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from kybernetes.api import durations, status
 from kybernetes.client import controller, informer
+from kybernetes.controllers import podutil
 from kybernetes.controllers.context import Context
 from kybernetes.controllers.nodelifecycle_health import condition, timestamp
 
@@ -56,18 +57,6 @@ def no_execute_taints(node: dict[str, Any] | None) -> list[dict[str, Any]]:
             if t.get("effect") == "NoExecute"]
 
 
-def tolerates(toleration: dict[str, Any], taint: dict[str, Any]) -> bool:
-    """Toleration.ToleratesTaint."""
-    if toleration.get("effect") and toleration["effect"] != taint.get("effect"):
-        return False
-    if toleration.get("key") and toleration["key"] != taint.get("key"):
-        return False
-    op = toleration.get("operator") or "Equal"
-    if op == "Exists":
-        return True
-    return op == "Equal" and (toleration.get("value") or "") == (taint.get("value") or "")
-
-
 def eviction_time(taints: list[dict[str, Any]], tolerations: list[dict[str, Any]],
                   added: dict[tuple[str, str], datetime]) -> datetime | None:
     """When a pod with ``tolerations`` must leave a node with ``taints`` (None: never).
@@ -75,7 +64,7 @@ def eviction_time(taints: list[dict[str, Any]], tolerations: list[dict[str, Any]
     deadline: datetime | None = None
     for taint in taints:
         start = added[(taint.get("key", ""), taint.get("effect", ""))]
-        match = next((t for t in tolerations if tolerates(t, taint)), None)
+        match = next((t for t in tolerations if podutil.tolerates(t, taint)), None)
         if match is None:
             return datetime.min.replace(tzinfo=start.tzinfo)
         seconds = match.get("tolerationSeconds")

@@ -11,14 +11,12 @@ Expectations keep it from acting again while its own writes are in flight.
 
 from __future__ import annotations
 
-import copy
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from kybernetes.api import labels, registry, status
 from kybernetes.client import controller, indexer, rest
-from kybernetes.controllers import expectations, podcontrol
+from kybernetes.controllers import expectations, podcontrol, podutil, status_writing
 from kybernetes.controllers.context import Context
 
 log = logging.getLogger(__name__)
@@ -42,21 +40,6 @@ def ensure_index(informer, name: str, fn) -> None:
         pass
 
 
-async def slow_start_batch(count: int, initial: int, fn: Callable[[], Awaitable[object]]) -> tuple[int, Exception | None]:
-    """slowStartBatch: call ``fn`` ``count`` times in batches of 1, 2, 4, ... run concurrently;
-    stop after the first batch with a failure. Returns (successes, first error)."""
-    remaining, successes = count, 0
-    batch = min(remaining, initial)
-    while batch > 0:
-        errors = await podcontrol.gather_errors(fn() for _ in range(batch))
-        successes += batch - len(errors)
-        if errors:
-            return successes, errors[0]
-        remaining -= batch
-        batch = min(2 * batch, remaining)
-    return successes, None
-
-
 # --- status (replica_set_utils.go) ---
 
 def calculate_status(rs: dict, pods: list[dict], manage_error: Exception | None, now: datetime) -> dict:
@@ -64,8 +47,8 @@ def calculate_status(rs: dict, pods: list[dict], manage_error: Exception | None,
     template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     min_ready = spec.get("minReadySeconds", 0) or 0
     fully = sum(1 for p in pods if labels.matches_set(template_labels, podcontrol.meta(p).get("labels")))
-    ready = [p for p in pods if podcontrol.is_pod_ready(p)]
-    available = sum(1 for p in ready if podcontrol.is_pod_available(p, min_ready, now))
+    ready = [p for p in pods if podutil.is_pod_ready(p)]
+    available = sum(1 for p in ready if podutil.is_pod_available(p, min_ready, now))
     old = rs.get("status") or {}
     conditions = [dict(c) for c in old.get("conditions") or ()]
     failure = next((c for c in conditions if c.get("type") == "ReplicaFailure"), None)
@@ -186,7 +169,7 @@ class ReplicaSetController:
                 return
             self._enqueue(rs)
             min_ready = (rs.get("spec") or {}).get("minReadySeconds", 0) or 0
-            if min_ready > 0 and not podcontrol.is_pod_ready(old) and podcontrol.is_pod_ready(cur):
+            if min_ready > 0 and not podutil.is_pod_ready(old) and podutil.is_pod_ready(cur):
                 # Check availability once minReadySeconds have passed (plus a second of skew).
                 self.queue.add_after(indexer.key_of(rs), min_ready + 1)
             return
@@ -202,7 +185,7 @@ class ReplicaSetController:
         if rs is None:
             return
         key = indexer.key_of(rs)
-        self.expectations.deletion_observed(key, podcontrol.pod_key(pod))
+        self.expectations.deletion_observed(key, podutil.pod_key(pod))
         self.queue.add(key)
 
     # --- sync ---
@@ -220,7 +203,7 @@ class ReplicaSetController:
             log.error("%s %s has an invalid selector: %s", self.kind, key, e)
             return
         pods = [p for p in self.pod_informer.store.by_index(indexer.NAMESPACE_INDEX, namespace)
-                if podcontrol.is_pod_active(p)]
+                if podutil.is_pod_active(p)]
         pods = await self._claim(rs, selector, pods)
         manage_error: Exception | None = None
         if needs_sync and not podcontrol.is_being_deleted(rs):
@@ -240,17 +223,9 @@ class ReplicaSetController:
             raise manage_error
 
     async def _claim(self, rs: dict, selector: labels.Selector, pods: list[dict]) -> list[dict]:
-        m = podcontrol.meta(rs)
-
-        async def fresh() -> dict:
-            obj = await self.client.get(self.resource, m["name"], m["namespace"])
-            if podcontrol.meta(obj).get("uid") != m["uid"]:
-                raise RuntimeError(f"original {self.kind} {m['namespace']}/{m['name']} is gone: "
-                                   f"got uid {podcontrol.meta(obj).get('uid')}, wanted {m['uid']}")
-            return obj
         manager = podcontrol.ControllerRefManager(
             self.client, podcontrol.PODS, rs, selector, self.api_version, self.kind,
-            podcontrol.recheck_deletion_timestamp(fresh))
+            podcontrol.recheck_deletion_timestamp(self.client, self.resource, rs, self.kind))
         return await manager.claim(pods)
 
     async def manage_replicas(self, pods: list[dict], rs: dict, key: str) -> None:
@@ -272,7 +247,7 @@ class ReplicaSetController:
                     # Every create fails in a terminating namespace: nothing to do about it.
                     if not podcontrol.has_status_cause(e, podcontrol.NAMESPACE_TERMINATING_CAUSE):
                         raise
-            successes, error = await slow_start_batch(count, SLOW_START_INITIAL_BATCH_SIZE, create)
+            successes, error = await podcontrol.slow_start_batch(count, SLOW_START_INITIAL_BATCH_SIZE, create)
             for _ in range(count - successes):
                 # Never attempted or failed: the informer will not observe these.
                 self.expectations.creation_observed(key)
@@ -282,14 +257,14 @@ class ReplicaSetController:
             count = min(diff, self.burst_replicas)
             log.info("%s %s: too many replicas, need %d, deleting %d", self.kind, key,
                      spec.get("replicas", 1), count)
-            victims = podcontrol.pods_to_delete(pods, self._related_pods(rs), count, self.clock.now())
-            self.expectations.expect_deletions(key, [podcontrol.pod_key(p) for p in victims])
+            victims = podutil.pods_to_delete(pods, self._related_pods(rs), count, self.clock.now())
+            self.expectations.expect_deletions(key, [podutil.pod_key(p) for p in victims])
 
             async def delete(pod: dict) -> None:
                 try:
                     await self.pod_control.delete_pod(namespace, podcontrol.meta(pod)["name"], rs)
                 except (status.StatusError, rest.ClientError) as e:
-                    self.expectations.deletion_observed(key, podcontrol.pod_key(pod))
+                    self.expectations.deletion_observed(key, podutil.pod_key(pod))
                     if not (isinstance(e, status.StatusError) and e.code == 404):
                         raise
             errors = await podcontrol.gather_errors(delete(p) for p in victims)
@@ -325,17 +300,8 @@ class ReplicaSetController:
         # The generation we acted on, even if a retry reads a newer object.
         new_status = {**new_status, "observedGeneration": generation}
         new_status = {k: v for k, v in new_status.items() if v or k == "replicas"}
-        for attempt in range(2):
-            obj = copy.copy(rs)
-            obj["status"] = new_status
-            try:
-                return await self.client.update(self.resource, obj, subresource="status")
-            except status.StatusError:
-                if attempt:
-                    raise
-                m = podcontrol.meta(rs)
-                rs = await self.client.get(self.resource, m["name"], m["namespace"])
-        raise AssertionError("unreachable")
+        return await status_writing.update_status(self.client, self.resource, rs, lambda _: new_status,
+                                                  attempts=2, conflicts_only=False)
 
 
 class ReplicationControllerController(ReplicaSetController):

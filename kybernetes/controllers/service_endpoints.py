@@ -10,6 +10,7 @@ the TriggerTimeTracker behind the
 ``endpoints.kubernetes.io/last-change-trigger-time`` annotation: the earliest
 change (a pod's Ready condition transition, a Service's creation) not yet
 reflected in the Service's endpoints; with none, the annotation is removed.
+``ServicePodHandlers`` are the informer handlers both controllers share.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import ipaddress
 from datetime import datetime, timezone
 from typing import Any
 
-from kybernetes.client import indexer
-from kybernetes.controllers import workload_pods as wp
+from kybernetes.client import indexer, informer, workqueue
+from kybernetes.controllers import podcontrol, podutil
 
 TRIGGER_TIME_ANNOTATION = "endpoints.kubernetes.io/last-change-trigger-time"
 HEADLESS_LABEL = "service.kubernetes.io/headless"
@@ -47,22 +48,22 @@ def find_port(pod: Obj, service_port: Obj) -> int:
         for port in container.get("ports") or []:
             if port.get("name") == target and (port.get("protocol") or "TCP") == protocol:
                 return int(port["containerPort"])
-    raise PortNotFound(f"no suitable port for manifest: {wp.meta(pod).get('uid', '')}")
+    raise PortNotFound(f"no suitable port for manifest: {podcontrol.meta(pod).get('uid', '')}")
 
 
 def in_endpoints(pod: Obj, include_terminating: bool) -> bool:
-    if wp.is_terminal(pod):
+    if podutil.is_pod_terminal(pod):
         return False
     st = pod.get("status") or {}
     if not st.get("podIP") and not st.get("podIPs"):
         return False
-    return include_terminating or not wp.is_terminating(pod)
+    return include_terminating or not podcontrol.is_being_deleted(pod)
 
 
 def should_set_hostname(pod: Obj, svc: Obj) -> bool:
     spec = pod.get("spec") or {}
-    return bool(spec.get("hostname")) and spec.get("subdomain") == wp.meta(svc).get("name") \
-        and wp.meta(pod).get("namespace") == wp.meta(svc).get("namespace")
+    return bool(spec.get("hostname")) and spec.get("subdomain") == podcontrol.meta(svc).get("name") \
+        and podcontrol.meta(pod).get("namespace") == podcontrol.meta(svc).get("namespace")
 
 
 def address_types(svc: Obj) -> list[str]:
@@ -97,18 +98,41 @@ def selects(svc: Obj, pod: Obj) -> bool:
     selector = (svc.get("spec") or {}).get("selector")
     if not selector:
         return False
-    pod_labels = wp.meta(pod).get("labels") or {}
+    pod_labels = podcontrol.meta(pod).get("labels") or {}
     return all(pod_labels.get(k) == v for k, v in selector.items())
 
 
 def services_for(services: indexer.Indexer, pod: Obj) -> list[str]:
     """Keys of the Services in the pod's namespace whose selector matches it."""
-    ns = wp.meta(pod).get("namespace", "")
+    ns = podcontrol.meta(pod).get("namespace", "")
     return [indexer.key_of(s) for s in services.by_index(indexer.NAMESPACE_INDEX, ns) if selects(s, pod)]
 
 
+class ServicePodHandlers:
+    """The informer handlers both controllers use: an object (a Service, or an Endpoints
+    named after one) enqueues its key; a pod enqueues the Services selecting it, before or
+    after an update (GetServicesToUpdateOnPodChange, simplified; nothing on a resync)."""
+
+    queue: workqueue.WorkQueue
+    services: informer.Informer
+
+    def _enqueue(self, obj: Obj) -> None:
+        self.queue.add(indexer.key_of(obj))
+
+    def _pod(self, pod: Obj) -> None:
+        for key in services_for(self.services.store, pod):
+            self.queue.add(key)
+
+    def _pod_updated(self, old: Obj, new: Obj) -> None:
+        if podcontrol.meta(old).get("resourceVersion") == podcontrol.meta(new).get("resourceVersion"):
+            return
+        store = self.services.store
+        for key in set(services_for(store, old)) | set(services_for(store, new)):
+            self.queue.add(key)
+
+
 def endpoint_labels(svc: Obj, extra: dict[str, str] | None = None) -> dict[str, str]:
-    out = dict(wp.meta(svc).get("labels") or {})
+    out = dict(podcontrol.meta(svc).get("labels") or {})
     if (svc.get("spec") or {}).get("clusterIP") == "None":
         out[HEADLESS_LABEL] = ""
     else:
@@ -120,7 +144,7 @@ def endpoint_labels(svc: Obj, extra: dict[str, str] | None = None) -> dict[str, 
 def _after(t: str, before: str | None) -> bool:
     if before is None:
         return True
-    a, b = wp.parse_time(t), wp.parse_time(before)
+    a, b = podcontrol.parse_time(t), podcontrol.parse_time(before)
     return a is not None and (b is None or a > b)
 
 
@@ -135,23 +159,23 @@ class TriggerTimes:
         """The earliest trigger time among changes not yet committed for ``key``;
         ``commit(key)`` once the endpoints reflecting them are written."""
         seen_svc, seen_pods = self._state.get(key, ("", {}))
-        svc_uid = wp.meta(svc).get("uid", "")
+        svc_uid = podcontrol.meta(svc).get("uid", "")
         triggers = []
-        if seen_svc != svc_uid and wp.meta(svc).get("creationTimestamp"):
-            triggers.append(wp.meta(svc)["creationTimestamp"])
+        if seen_svc != svc_uid and podcontrol.meta(svc).get("creationTimestamp"):
+            triggers.append(podcontrol.meta(svc)["creationTimestamp"])
         now_pods = {}
         for pod in pods:
-            t = (wp.ready_condition(pod) or {}).get("lastTransitionTime")
+            t = (podutil.ready_condition(pod) or {}).get("lastTransitionTime")
             if not t:
                 continue
-            name = wp.meta(pod).get("name", "")
+            name = podcontrol.meta(pod).get("name", "")
             now_pods[name] = t
             if _after(t, seen_pods.get(name)):
                 triggers.append(t)
         self._pending[key] = (svc_uid, now_pods)
         if not triggers:
             return None
-        return min(triggers, key=lambda s: wp.parse_time(s) or _NEVER)
+        return min(triggers, key=lambda s: podcontrol.parse_time(s) or _NEVER)
 
     def commit(self, key: str) -> None:
         if key in self._pending:

@@ -22,9 +22,8 @@ import logging
 
 from kybernetes.api import labels, registry, status
 from kybernetes.client import controller, indexer
-from kybernetes.controllers import history
+from kybernetes.controllers import history, podcontrol, podutil, status_writing
 from kybernetes.controllers import statefulset_pods as sp
-from kybernetes.controllers import workload_pods as wp
 from kybernetes.controllers.context import Context
 
 log = logging.getLogger(__name__)
@@ -54,20 +53,20 @@ class StatefulSetController:
         self.queue.add(indexer.key_of(sts))
 
     def _pod_changed(self, pod: Obj) -> None:
-        key = wp.owner_key(pod, "StatefulSet")
+        key = podcontrol.owner_key(pod, "StatefulSet")
         if key is not None:
             self.queue.add(key)
             return
-        ns = wp.meta(pod).get("namespace", "")
+        ns = podcontrol.meta(pod).get("namespace", "")
         for sts in self.sets.store.by_index(indexer.NAMESPACE_INDEX, ns):
-            if _selector(sts).matches(wp.meta(pod).get("labels")):
+            if _selector(sts).matches(podcontrol.meta(pod).get("labels")):
                 self._enqueue(sts)
 
     def _pod_updated(self, old: Obj, new: Obj) -> None:
-        if wp.meta(old).get("resourceVersion") == wp.meta(new).get("resourceVersion"):
+        if podcontrol.meta(old).get("resourceVersion") == podcontrol.meta(new).get("resourceVersion"):
             return
-        old_key = wp.owner_key(old, "StatefulSet")
-        if old_key is not None and old_key != wp.owner_key(new, "StatefulSet"):
+        old_key = podcontrol.owner_key(old, "StatefulSet")
+        if old_key is not None and old_key != podcontrol.owner_key(new, "StatefulSet"):
             self.queue.add(old_key)
         self._pod_changed(new)
 
@@ -82,12 +81,13 @@ class StatefulSetController:
         except labels.SelectorError as e:
             self.recorder.event(sts, "Warning", "InvalidSelector", f"Error parsing selector: {e}")
             return
-        ns = wp.meta(sts)["namespace"]
-        ref = wp.new_controller_ref(sts, "apps/v1", "StatefulSet")
+        ns = podcontrol.meta(sts)["namespace"]
+        ref = podcontrol.controller_ref(sts, "apps/v1", "StatefulSet")
         revisions = await history.claimed(self.client, self.revisions.store, sts, ref, selector)
-        pods = await wp.claim(self.client, wp.PODS, sts, ref, selector,
-                              self.pods.store.by_index(indexer.NAMESPACE_INDEX, ns),
-                              accept=lambda p: sp.is_member_of(sts, p))
+        manager = podcontrol.ControllerRefManager(self.client, podcontrol.PODS, sts, selector,
+                                                  "apps/v1", "StatefulSet")
+        pods = await manager.claim(self.pods.store.by_index(indexer.NAMESPACE_INDEX, ns),
+                                   accept=lambda p: sp.is_member_of(sts, p))
         sts = copy.deepcopy(sts)
         current, update, collision = await self._revisions(sts, ref, revisions)
         try:
@@ -112,17 +112,17 @@ class StatefulSetController:
         else:
             update, collision = await history.create_with_probe(self.client, sts, ref, number, collision)
         current_name = (sts.get("status") or {}).get("currentRevision")
-        current = next((r for r in revisions if wp.meta(r).get("name") == current_name), update)
+        current = next((r for r in revisions if podcontrol.meta(r).get("name") == current_name), update)
         return current, update, collision
 
     async def _update(self, sts: Obj, current: Obj, update: Obj, collision: int, pods: list[Obj]) -> Obj:
         """updateStatefulSet: one pass of creations, deletions and updates; the status it leaves."""
         spec = sts.get("spec") or {}
-        cur_name, upd_name = wp.meta(current)["name"], wp.meta(update)["name"]
+        cur_name, upd_name = podcontrol.meta(current)["name"], podcontrol.meta(update)["name"]
         current_set, update_set = history.apply_revision(sts, current), history.apply_revision(sts, update)
         min_ready, now = int(spec.get("minReadySeconds") or 0), self.clock.now()
-        st: Obj = {"observedGeneration": wp.meta(sts).get("generation", 0), "currentRevision": cur_name,
-                   "updateRevision": upd_name, "collisionCount": collision,
+        st: Obj = {"observedGeneration": podcontrol.meta(sts).get("generation", 0),
+                   "currentRevision": cur_name, "updateRevision": upd_name, "collisionCount": collision,
                    **sp.replica_status(pods, min_ready, now, cur_name, upd_name)}
         start, count = sp.start_ordinal(sts), sp.replicas(sts)
         replicas: list[Obj | None] = [None] * count
@@ -143,7 +143,7 @@ class StatefulSetController:
             st.update(sp.replica_status(replicas + condemned, min_ready, now, cur_name, upd_name))
             return st
 
-        if wp.meta(sts).get("deletionTimestamp"):
+        if podcontrol.meta(sts).get("deletionTimestamp"):
             return st
         monotonic = spec.get("podManagementPolicy", "OrderedReady") != "Parallel"
         for pod in replicas:
@@ -160,7 +160,7 @@ class StatefulSetController:
         partition = int((strategy.get("rollingUpdate") or {}).get("partition") or 0)
         for target in range(len(replicas) - 1, partition - 1, -1):
             pod = replicas[target]
-            if sp.revision_of(pod) != upd_name and not wp.is_terminating(pod):
+            if sp.revision_of(pod) != upd_name and not podcontrol.is_being_deleted(pod):
                 await self._delete_pod(sts, pod)
                 st["currentReplicas"] -= 1
                 return st
@@ -170,27 +170,27 @@ class StatefulSetController:
 
     async def _process_replica(self, sts: Obj, pod: Obj, monotonic: bool, min_ready: int, now) -> bool:
         """processReplica: True when the monotonic walk must stop here."""
-        if wp.phase(pod) in ("Failed", "Succeeded"):
-            if not wp.is_terminating(pod):
+        if podutil.phase(pod) in ("Failed", "Succeeded"):
+            if not podcontrol.is_being_deleted(pod):
                 await self._delete_pod(sts, pod)
             return True
         if not sp.is_created(pod):
             await self._create_pod(sts, pod)
             return True
-        if wp.phase(pod) == "Pending":
+        if podutil.phase(pod) == "Pending":
             await self._create_claims(sts, pod)
-        if wp.is_terminating(pod) or not sp.is_running_and_available(pod, min_ready, now):
+        if podcontrol.is_being_deleted(pod) or not sp.is_running_and_available(pod, min_ready, now):
             return True
         if not sp.identity_matches(sts, pod):
-            m = wp.meta(pod)
+            m = podcontrol.meta(pod)
             n = sp.ordinal(pod)
-            await self.client.patch(wp.PODS, m["name"], {"metadata": {"labels": {
+            await self.client.patch(podcontrol.PODS, m["name"], {"metadata": {"labels": {
                 sp.POD_NAME_LABEL: m["name"], sp.POD_INDEX_LABEL: str(n)}}}, namespace=m["namespace"])
         return False
 
     async def _process_condemned(self, sts: Obj, pod: Obj, first_unhealthy: Obj | None, monotonic: bool,
                                  min_ready: int, now) -> bool:
-        if wp.is_terminating(pod):
+        if podcontrol.is_being_deleted(pod):
             return monotonic
         if monotonic and pod is not first_unhealthy and \
                 not sp.is_running_and_available(pod, min_ready, now):
@@ -205,7 +205,7 @@ class StatefulSetController:
             m = pvc["metadata"]
             existing = self.pvcs.store.get_by(m["namespace"], m["name"])
             if existing is not None:
-                if wp.meta(existing).get("deletionTimestamp"):
+                if podcontrol.meta(existing).get("deletionTimestamp"):
                     raise RuntimeError(f"pvc {m['name']} is being deleted")
                 continue
             try:
@@ -214,18 +214,18 @@ class StatefulSetController:
                 if e.code == 409 and e.reason == "AlreadyExists":
                     continue
                 self._event(sts, "Warning", "FailedCreate",
-                            f"create Claim {m['name']} for Pod {wp.meta(pod)['name']} in StatefulSet "
-                            f"{wp.meta(sts)['name']} failed error: {e}")
+                            f"create Claim {m['name']} for Pod {podcontrol.meta(pod)['name']} in StatefulSet "
+                            f"{podcontrol.meta(sts)['name']} failed error: {e}")
                 raise
             self._event(sts, "Normal", "SuccessfulCreate",
-                        f"create Claim {m['name']} Pod {wp.meta(pod)['name']} in StatefulSet "
-                        f"{wp.meta(sts)['name']} success")
+                        f"create Claim {m['name']} Pod {podcontrol.meta(pod)['name']} in StatefulSet "
+                        f"{podcontrol.meta(sts)['name']} success")
 
     async def _create_pod(self, sts: Obj, pod: Obj) -> None:
         await self._create_claims(sts, pod)
-        name, set_name = wp.meta(pod)["name"], wp.meta(sts)["name"]
+        name, set_name = podcontrol.meta(pod)["name"], podcontrol.meta(sts)["name"]
         try:
-            await self.client.create(wp.PODS, pod)
+            await self.client.create(podcontrol.PODS, pod)
         except status.StatusError as e:
             if e.code == 409 and e.reason == "AlreadyExists":
                 raise  # the cache is behind: retry once it has caught up
@@ -236,25 +236,26 @@ class StatefulSetController:
                     f"create Pod {name} in StatefulSet {set_name} successful")
 
     async def _delete_pod(self, sts: Obj, pod: Obj) -> None:
-        m = wp.meta(pod)
+        m, set_name = podcontrol.meta(pod), podcontrol.meta(sts)["name"]
         try:
-            await self.client.delete(wp.PODS, m["name"], m["namespace"])
+            await self.client.delete(podcontrol.PODS, m["name"], m["namespace"])
         except status.StatusError as e:
             if e.code == 404:
                 return
             self._event(sts, "Warning", "FailedDelete",
-                        f"delete Pod {m['name']} in StatefulSet {wp.meta(sts)['name']} failed error: {e}")
+                        f"delete Pod {m['name']} in StatefulSet {set_name} failed error: {e}")
             raise
         self._event(sts, "Normal", "SuccessfulDelete",
-                    f"delete Pod {m['name']} in StatefulSet {wp.meta(sts)['name']} successful")
+                    f"delete Pod {m['name']} in StatefulSet {set_name} successful")
 
     def _event(self, sts: Obj, type_: str, reason: str, message: str) -> None:
         self.recorder.event(sts, type_, reason, message)
 
     async def _truncate_history(self, sts: Obj, pods: list[Obj], revisions: list[Obj], current: Obj,
                                 update: Obj) -> None:
-        live = {wp.meta(current)["name"], wp.meta(update)["name"]} | {sp.revision_of(p) for p in pods}
-        old = [r for r in revisions if wp.meta(r)["name"] not in live]
+        live = {podcontrol.meta(current)["name"], podcontrol.meta(update)["name"]} | \
+            {sp.revision_of(p) for p in pods}
+        old = [r for r in revisions if podcontrol.meta(r)["name"] not in live]
         limit = (sts.get("spec") or {}).get("revisionHistoryLimit")
         limit = 10 if limit is None else int(limit)
         if limit < 0 or len(old) <= limit:
@@ -273,17 +274,9 @@ class StatefulSetController:
         if old.get("observedGeneration", 0) >= new["observedGeneration"] and \
                 all(old.get(k, 0 if isinstance(v, int) else "") == v for k, v in new.items()):
             return
-        obj = sts
-        for attempt in range(3):
-            obj.setdefault("status", {}).update(new)
-            try:
-                await self.client.update(STATEFULSETS, obj, subresource="status")
-                return
-            except status.StatusError as e:
-                if e.code != 409 or attempt == 2:
-                    raise
-                m = wp.meta(sts)
-                obj = await self.client.get(STATEFULSETS, m["name"], m["namespace"])
+        await status_writing.update_status(self.client, STATEFULSETS, sts,
+                                           lambda obj: {**(obj.get("status") or {}), **new},
+                                           attempts=3, conflicts_only=True)
 
 
 def _selector(sts: Obj) -> labels.Selector:

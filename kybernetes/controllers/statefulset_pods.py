@@ -17,8 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from kybernetes.api import registry
-from kybernetes.controllers import history
-from kybernetes.controllers import workload_pods as wp
+from kybernetes.controllers import history, podcontrol, podutil
 
 PVCS = registry.lookup("", "v1", "persistentvolumeclaims")
 POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
@@ -29,7 +28,7 @@ Obj = dict[str, Any]
 
 
 def parent_and_ordinal(pod: Obj) -> tuple[str, int]:
-    m = _ORDINAL.match(wp.meta(pod).get("name", ""))
+    m = _ORDINAL.match(podcontrol.meta(pod).get("name", ""))
     if not m:
         return "", -1
     return m.group(1), int(m.group(2))
@@ -40,7 +39,7 @@ def ordinal(pod: Obj) -> int:
 
 
 def is_member_of(sts: Obj, pod: Obj) -> bool:
-    return parent_and_ordinal(pod)[0] == wp.meta(sts).get("name")
+    return parent_and_ordinal(pod)[0] == podcontrol.meta(sts).get("name")
 
 
 def start_ordinal(sts: Obj) -> int:
@@ -58,11 +57,11 @@ def in_range(sts: Obj, pod: Obj) -> bool:
 
 
 def pod_name(sts: Obj, n: int) -> str:
-    return f"{wp.meta(sts)['name']}-{n}"
+    return f"{podcontrol.meta(sts)['name']}-{n}"
 
 
 def claim_name(sts: Obj, claim: Obj, n: int) -> str:
-    return f"{wp.meta(claim).get('name', '')}-{wp.meta(sts)['name']}-{n}"
+    return f"{podcontrol.meta(claim).get('name', '')}-{podcontrol.meta(sts)['name']}-{n}"
 
 
 def claims(sts: Obj, n: int) -> dict[str, Obj]:
@@ -70,9 +69,10 @@ def claims(sts: Obj, n: int) -> dict[str, Obj]:
     sel_labels = (((sts.get("spec") or {}).get("selector")) or {}).get("matchLabels") or {}
     out = {}
     for template in (sts.get("spec") or {}).get("volumeClaimTemplates") or []:
-        tm = wp.meta(template)
+        tm = podcontrol.meta(template)
         pvc_labels = {**(tm.get("labels") or {}), **sel_labels}
-        pvc_meta: Obj = {"name": claim_name(sts, template, n), "namespace": wp.meta(sts).get("namespace"),
+        pvc_meta: Obj = {"name": claim_name(sts, template, n),
+                         "namespace": podcontrol.meta(sts).get("namespace"),
                          "labels": pvc_labels}
         if tm.get("annotations"):
             pvc_meta["annotations"] = dict(tm["annotations"])
@@ -84,7 +84,7 @@ def claims(sts: Obj, n: int) -> dict[str, Obj]:
 def _set_identity(sts: Obj, pod: Obj, n: int) -> None:
     m = pod["metadata"]
     m["name"] = pod_name(sts, n)
-    m["namespace"] = wp.meta(sts).get("namespace")
+    m["namespace"] = podcontrol.meta(sts).get("namespace")
     pod_labels = m.setdefault("labels", {})
     pod_labels[POD_NAME_LABEL] = m["name"]
     pod_labels[POD_INDEX_LABEL] = str(n)
@@ -102,8 +102,8 @@ def _set_storage(sts: Obj, pod: Obj, n: int) -> None:
 
 def new_pod(sts: Obj, n: int, revision: str) -> Obj:
     """newStatefulSetPod plus its revision label: not created yet (no status)."""
-    ref = wp.new_controller_ref(sts, "apps/v1", "StatefulSet")
-    pod = wp.pod_from_template((sts.get("spec") or {}).get("template") or {}, sts, ref)
+    ref = podcontrol.controller_ref(sts, "apps/v1", "StatefulSet")
+    pod = podcontrol.pod_from_template((sts.get("spec") or {}).get("template") or {}, sts, ref)
     pod["metadata"].pop("generateName", None)
     _set_identity(sts, pod, n)
     pod["spec"]["hostname"] = pod["metadata"]["name"]
@@ -128,31 +128,31 @@ def versioned_pod(current_set: Obj, update_set: Obj, current_rev: str, update_re
 
 def identity_matches(sts: Obj, pod: Obj) -> bool:
     parent, n = parent_and_ordinal(pod)
-    pod_labels = wp.meta(pod).get("labels") or {}
-    return (n >= 0 and parent == wp.meta(sts).get("name")
-            and wp.meta(pod).get("namespace") == wp.meta(sts).get("namespace")
-            and pod_labels.get(POD_NAME_LABEL) == wp.meta(pod).get("name")
+    pod_labels = podcontrol.meta(pod).get("labels") or {}
+    return (n >= 0 and parent == podcontrol.meta(sts).get("name")
+            and podcontrol.meta(pod).get("namespace") == podcontrol.meta(sts).get("namespace")
+            and pod_labels.get(POD_NAME_LABEL) == podcontrol.meta(pod).get("name")
             and pod_labels.get(POD_INDEX_LABEL) == str(n))
 
 
 def revision_of(pod: Obj) -> str:
-    return (wp.meta(pod).get("labels") or {}).get(history.REVISION_LABEL, "")
+    return (podcontrol.meta(pod).get("labels") or {}).get(history.REVISION_LABEL, "")
 
 
 def is_created(pod: Obj) -> bool:
-    return wp.phase(pod) != ""
+    return podutil.phase(pod) != ""
 
 
 def is_running_and_ready(pod: Obj) -> bool:
-    return wp.phase(pod) == "Running" and wp.is_ready(pod)
+    return podutil.phase(pod) == "Running" and podutil.is_pod_ready(pod)
 
 
 def is_running_and_available(pod: Obj, min_ready: int, now: datetime) -> bool:
-    return wp.phase(pod) == "Running" and wp.is_available(pod, min_ready, now)
+    return podutil.phase(pod) == "Running" and podutil.is_pod_available(pod, min_ready, now)
 
 
 def is_unavailable(pod: Obj, min_ready: int, now: datetime) -> bool:
-    return not is_running_and_available(pod, min_ready, now) or wp.is_terminating(pod)
+    return not is_running_and_available(pod, min_ready, now) or podcontrol.is_being_deleted(pod)
 
 
 def replica_status(pods: list[Obj], min_ready: int, now: datetime, current: str, update: str) -> Obj:
@@ -167,7 +167,7 @@ def replica_status(pods: list[Obj], min_ready: int, now: datetime, current: str,
             st["readyReplicas"] += 1
             if is_running_and_available(pod, min_ready, now):
                 st["availableReplicas"] += 1
-        if not wp.is_terminating(pod):
+        if not podcontrol.is_being_deleted(pod):
             rev = revision_of(pod)
             st["currentReplicas"] += rev == current
             st["updatedReplicas"] += rev == update

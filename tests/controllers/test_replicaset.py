@@ -12,7 +12,7 @@ import pytest
 
 from kybernetes.api import registry, status
 from kybernetes.client import clock as clocks
-from kybernetes.controllers import expectations, podcontrol, replicaset
+from kybernetes.controllers import expectations, podcontrol, podutil, replicaset
 from tests.controllers.fakekubelet import (NAMESPACES, PODS, SERVER_ARGS, Controllers, FakeClient,
                                           FakeKubelet, PodCounter, connect, eventually, running,
                                           unit_context)
@@ -36,7 +36,7 @@ def pod(name, *, node="n1", phase="Running", ready=True, ready_at=0, created=0, 
                     "conditions": [{"type": "Ready", "status": "True" if ready else "False",
                                     "lastTransitionTime": ts(ready_at)}]}}
     if cost is not None:
-        p["metadata"]["annotations"] = {podcontrol.POD_DELETION_COST: str(cost)}
+        p["metadata"]["annotations"] = {podutil.POD_DELETION_COST: str(cost)}
     if owner is not None:
         p["metadata"]["ownerReferences"] = [podcontrol.controller_ref(owner, "apps/v1", "ReplicaSet")]
     if deleting:
@@ -57,7 +57,7 @@ def replica_set(name="rs", replicas=3, *, min_ready=0):
 # --- pure parts ---
 
 def first_deleted(pods, related=None, diff=1, now=T0 + timedelta(hours=1)):
-    return [p["metadata"]["name"] for p in podcontrol.pods_to_delete(pods, related or pods, diff, now)]
+    return [p["metadata"]["name"] for p in podutil.pods_to_delete(pods, related or pods, diff, now)]
 
 
 def test_deletion_order_follows_upstream_ranking():
@@ -85,7 +85,7 @@ async def test_slow_start_batches_double_and_stop_at_first_failure():
 
     async def ok():
         calls.append(1)
-    assert await replicaset.slow_start_batch(10, 1, ok) == (10, None)
+    assert await podcontrol.slow_start_batch(10, 1, ok) == (10, None)
     assert len(calls) == 10
     failing_after = 4
 
@@ -93,7 +93,7 @@ async def test_slow_start_batches_double_and_stop_at_first_failure():
         batches.append(len(batches))
         if len(batches) > failing_after:
             raise ValueError("quota")
-    successes, err = await replicaset.slow_start_batch(20, 1, flaky)
+    successes, err = await podcontrol.slow_start_batch(20, 1, flaky)
     # Batches of 1, 2 and 4: calls 5 to 7 of the third fail; no batch of 8 is tried.
     assert (successes, str(err), len(batches)) == (4, "quota", 7)
 
@@ -266,7 +266,7 @@ async def test_scale_down_deletes_unready_and_cheap_pods_first(client, ns):
         await eventually(lambda: len(kubelet.ready_pods()) == 4)
         names = sorted(p["metadata"]["name"] for p in kubelet.ready_pods())
         kubelet.keep_unready(names[0])
-        await client.patch(PODS, names[1], {"metadata": {"annotations": {podcontrol.POD_DELETION_COST: "-10"}}},
+        await client.patch(PODS, names[1], {"metadata": {"annotations": {podutil.POD_DELETION_COST: "-10"}}},
                            namespace=ns)
         await eventually(lambda: len(kubelet.ready_pods()) == 3)
         await client.patch(RS, "web", {"spec": {"replicas": 2}}, namespace=ns)
