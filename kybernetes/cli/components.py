@@ -42,6 +42,8 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("scheduler", help="run the scheduler")
     p.add_argument("--kubeconfig", default=None)
+    p.add_argument("--scheduler-name", default="default-scheduler",
+                   help="schedule pods whose spec.schedulerName is this")
     p.add_argument("--leader-elect", default="true", choices=["true", "false"])
     p.set_defaults(run=run_scheduler)
 
@@ -51,6 +53,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--name-prefix", default="hollow-")
     p.add_argument("--cpu", default="4", help="each node's cpu capacity")
     p.add_argument("--memory", default="16Gi", help="each node's memory capacity")
+    p.add_argument("--pods", type=int, default=110, help="each node's pod capacity")
     p.set_defaults(run=run_hollow_nodes)
 
 
@@ -88,7 +91,8 @@ async def run_scheduler(args: argparse.Namespace) -> int:
     from kybernetes.scheduler import scheduler
 
     async with _client(args, "kube-scheduler") as client:
-        s = scheduler.Scheduler(client, leader_elect=args.leader_elect == "true")
+        s = scheduler.Scheduler(client, scheduler_name=args.scheduler_name,
+                                leader_elect=args.leader_elect == "true")
         return await _until_signal(s.run())
 
 
@@ -97,5 +101,5 @@ async def run_hollow_nodes(args: argparse.Namespace) -> int:
 
     async with _client(args, "hollow-node") as client:
         nodes = hollow.HollowNodes(client, count=args.count, name_prefix=args.name_prefix,
-                                   cpu=args.cpu, memory=args.memory)
+                                   cpu=args.cpu, memory=args.memory, pods=args.pods)
         return await _until_signal(nodes.run())

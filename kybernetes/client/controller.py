@@ -26,6 +26,11 @@ from kybernetes.client import rest, workqueue
 log = logging.getLogger(__name__)
 
 
+class SyncError(Exception):
+    """An expected failure of a sync (a full range, a missing dependency):
+    retried like any other, but logged without a traceback."""
+
+
 async def run_workers(queue: workqueue.WorkQueue, sync: Callable[[Hashable], Awaitable[None]],
                       workers: int, name: str) -> None:
     async with asyncio.TaskGroup() as tg:
@@ -46,7 +51,7 @@ async def _worker(queue: workqueue.WorkQueue, sync: Callable[[Hashable], Awaitab
             conflict = isinstance(e, status.StatusError) and e.code == 409
             if queue.num_requeues(key) == 0 and not conflict:
                 # API and connection errors say all there is to say; others need a traceback.
-                quiet = isinstance(e, (status.StatusError, rest.ClientError))
+                quiet = isinstance(e, (status.StatusError, rest.ClientError, SyncError))
                 log.warning("%s: error syncing %r, will retry: %s", name, key, e,
                             exc_info=not quiet)
             else:

@@ -58,6 +58,7 @@ class EventRecorder:
         self.max_tries, self.retry_sleep = max_tries, retry_sleep
         self._queue: deque[dict[str, Any]] = deque()
         self._queue_size = queue_size
+        self._dropped = 0
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -65,7 +66,12 @@ class EventRecorder:
     def event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
         """Record an event about ``obj`` (an object or an ObjectReference); returns at once."""
         if len(self._queue) >= self._queue_size:
-            log.warning("event queue full; dropping event %s %s: %s", type_, reason, message)
+            # One line per hundred drops, not one per event: a full queue
+            # means many events at once.
+            if self._dropped % 100 == 0:
+                log.warning("event queue full; dropping events (%d so far), e.g. %s %s: %s",
+                            self._dropped + 1, type_, reason, message)
+            self._dropped += 1
             return
         self._queue.append(self._make(obj, type_, reason, message))
         self._idle.clear()

@@ -174,7 +174,7 @@ class NodeIpamController:
             # upstream's RecordNodeStatusChange(..., "CIDRNotAvailable")
             self.recorder.event(_node_reference(node), "Normal", "CIDRNotAvailable",
                                 f"Node {key} status is now: CIDRNotAvailable")
-            raise RuntimeError(f"failed to allocate cidr for node {key}: {e}") from e
+            raise controller.SyncError(f"failed to allocate cidr for node {key}: {e}") from e
         self.allocated[key] = (uid, cidrs)
         try:
             await self._patch(key, node, cidrs)
