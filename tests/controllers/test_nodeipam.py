@@ -6,6 +6,7 @@ import ipaddress
 
 import pytest
 
+from kybernetes.client import controller
 from kybernetes.api import registry
 from kybernetes.controllers import nodeipam
 from kybernetes.controllers.context import Settings
@@ -75,7 +76,7 @@ async def test_full_range_records_cidr_not_available():
     c = nodeipam.NodeIpamController(ctx)
     feed(c.nodes, client.put(NODES, {"metadata": {"name": "a"}}), client.put(NODES, {"metadata": {"name": "b"}}))
     await c.sync("a")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(controller.SyncError):
         await c.sync("b")
     await c.recorder.flush()
     events = [x[4] for x in client.verbs("create") if x[1] == "events"]
