@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
-from kybernetes.client import controller
 from kybernetes.api import registry
+from kybernetes.client import controller
 from kybernetes.controllers import nodeipam
 from kybernetes.controllers.context import Settings
 from tests.controllers.conftest import FakeClient, eventually, feed, running, unit_context
