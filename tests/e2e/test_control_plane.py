@@ -239,3 +239,22 @@ def test_lost_node_goes_not_ready_and_its_pods_are_replaced(cluster, ns):
                           if p["spec"]["nodeName"] != lost]) == 6, 60, "6 pods on live nodes")
     nodes["b"] = hollow(server, 1, "b-")
     wait_for(lambda: lost in ready_nodes(kubectl), 30, "the node back")
+
+
+def test_a_second_controller_manager_stands_by(cluster, ns):
+    server, kubectl, _ = cluster
+    holder = kubectl.json("get", "lease", "kube-controller-manager", "-n", "kube-system")["spec"]["holderIdentity"]
+    log = open(os.path.join(server.data_dir, "second-cm.log"), "ab")
+    second = subprocess.Popen([sys.executable, "-m", "kybernetes.cli.main", "controller-manager",
+                               "--kubeconfig", server.kubeconfig], cwd=ROOT, stdout=log, stderr=log)
+    try:
+        time.sleep(3)
+        kubectl("apply", "-n", ns, "-f", "-", input=deployment("solo", 3))
+        wait_for(lambda: len(running(kubectl, ns, "app=solo")) == 3, 30, "3 running pods")
+        time.sleep(3)  # two acting managers would have over-created by now
+        assert len(pods(kubectl, ns, "app=solo")) == 3
+        assert len(kubectl.json("get", "replicasets", "-n", ns)["items"]) == 1
+        lease = kubectl.json("get", "lease", "kube-controller-manager", "-n", "kube-system")
+        assert lease["spec"]["holderIdentity"] == holder
+    finally:
+        end(second)
