@@ -10,7 +10,7 @@ but the status.
 from __future__ import annotations
 
 import copy
-import datetime
+import time
 import uuid
 
 # Kinds whose strategy keeps metadata.generation (bumped on spec changes).
@@ -53,8 +53,17 @@ STATUS_KEEPS_LABELS = {("apps", "Deployment")}
 _NOT_SPEC = {"metadata", "status", "apiVersion", "kind"}
 
 
+_last_stamp: tuple[int, str] = (0, "")
+
+
 def now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current time as metav1.Time writes it (whole seconds, UTC); the
+    string is made once per second, as every write asks for it."""
+    global _last_stamp
+    second = int(time.time())
+    if _last_stamp[0] != second:
+        _last_stamp = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return _last_stamp[1]
 
 
 def new_uid() -> str:
