@@ -26,14 +26,18 @@ def _div(a: int, b: int) -> int:
     return q if a >= 0 else -q
 
 
+def _negative(seconds: int) -> str:
+    """A negative duration (a time in the future): ``0s`` within a second of clock
+    skew, ``<invalid>`` beyond."""
+    return "<invalid>" if seconds < -1 else "0s"
+
+
 def short_human(delta: float | timedelta) -> str:
     """duration.ShortHumanDuration: ``5s``, ``10m``, ``3h``, ``2d``, ``1y``."""
     ns = _nanoseconds(delta)
     seconds = _div(ns, _NS)
-    if seconds < -1:
-        return "<invalid>"
     if seconds < 0:
-        return "0s"
+        return _negative(seconds)
     if seconds < 60:
         return f"{seconds}s"
     minutes = _div(ns, 60 * _NS)
@@ -51,10 +55,8 @@ def human(delta: float | timedelta) -> str:
     """duration.HumanDuration: ~2-3 significant figures (``90s``, ``3m20s``, ``3h4m``, ``2d5h``)."""
     ns = _nanoseconds(delta)
     seconds = _div(ns, _NS)
-    if seconds < -1:
-        return "<invalid>"
     if seconds < 0:
-        return "0s"
+        return _negative(seconds)
     if seconds < 60 * 2:
         return f"{seconds}s"
     minutes = _div(ns, 60 * _NS)

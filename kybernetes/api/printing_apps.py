@@ -29,6 +29,8 @@ from kybernetes.api.printing_base import (
     group_kind_string,
     name,
     num,
+    replica_cells,
+    replica_columns,
     template_containers,
     text,
 )
@@ -36,16 +38,7 @@ from kybernetes.api.printing_base import (
 APPS = "io.k8s.api.apps.v1."
 BATCH = "io.k8s.api.batch.v1."
 
-REPLICA_SET_COLUMNS = (
-    NAME,
-    Col("Desired", "integer", (APPS + "ReplicaSetSpec", "replicas")),
-    Col("Current", "integer", (APPS + "ReplicaSetStatus", "replicas")),
-    Col("Ready", "integer", (APPS + "ReplicaSetStatus", "readyReplicas")),
-    AGE,
-    CONTAINERS,
-    IMAGES,
-    Col("Selector", doc=(APPS + "ReplicaSetSpec", "selector"), priority=1),
-)
+REPLICA_SET_COLUMNS = replica_columns(APPS + "ReplicaSetSpec", APPS + "ReplicaSetStatus")
 DEPLOYMENT_COLUMNS = (
     NAME,
     Col("Ready", doc="Number of the pod with ready state"),
@@ -79,17 +72,7 @@ CONTROLLER_REVISION_COLUMNS = (
 
 
 def replica_set_cells(obj: Obj, now: datetime) -> list[Any]:
-    names, images = template_containers(obj)
-    return [
-        name(obj),
-        num(dig(obj, "spec", "replicas"), 1),
-        num(dig(obj, "status", "replicas")),
-        num(dig(obj, "status", "readyReplicas")),
-        age(obj, now),
-        names,
-        images,
-        format_label_selector(dig(obj, "spec", "selector")),
-    ]
+    return replica_cells(obj, now, format_label_selector(dig(obj, "spec", "selector")))
 
 
 def deployment_cells(obj: Obj, now: datetime) -> list[Any]:

@@ -113,6 +113,37 @@ def template_containers(obj: Obj) -> tuple[str, str]:
     return containers_of(dig(obj, "spec", "template", "spec"))
 
 
+def replica_columns(spec: str, status: str) -> tuple[Col, ...]:
+    """The columns ReplicaSets and ReplicationControllers share, described from their
+    ``spec`` and ``status`` definitions."""
+    return (
+        NAME,
+        Col("Desired", "integer", (spec, "replicas")),
+        Col("Current", "integer", (status, "replicas")),
+        Col("Ready", "integer", (status, "readyReplicas")),
+        AGE,
+        CONTAINERS,
+        IMAGES,
+        Col("Selector", doc=(spec, "selector"), priority=1),
+    )
+
+
+def replica_cells(obj: Obj, now: datetime, selector: str) -> list[Any]:
+    """printReplicaSet and printReplicationController: the same cells but for the
+    selector's form (a LabelSelector, a plain label map), which the caller formats."""
+    names, images = template_containers(obj)
+    return [
+        name(obj),
+        num(dig(obj, "spec", "replicas"), 1),
+        num(dig(obj, "status", "replicas")),
+        num(dig(obj, "status", "readyReplicas")),
+        age(obj, now),
+        names,
+        images,
+        selector,
+    ]
+
+
 def bool_ptr(value: Any) -> str:
     """printBoolPtr: ``True``/``False``, ``<unset>`` for a nil pointer."""
     if value is None:

@@ -16,19 +16,18 @@ from typing import Any
 from kybernetes.api.labels import format_labels
 from kybernetes.api.printing_base import (
     AGE,
-    CONTAINERS,
-    IMAGES,
     NAME,
     Col,
     Obj,
     Printer,
     age,
-    containers_of,
     core,
     dig,
     name,
     num,
     quantity,
+    replica_cells,
+    replica_columns,
     text,
 )
 
@@ -211,16 +210,8 @@ COMPONENT_STATUS_COLUMNS = (
     Col("Message", doc="Message of the component conditions"),
     Col("Error", doc="Error of the component conditions"),
 )
-REPLICATION_CONTROLLER_COLUMNS = (
-    NAME,
-    Col("Desired", "integer", (core("ReplicationControllerSpec"), "replicas")),
-    Col("Current", "integer", (core("ReplicationControllerStatus"), "replicas")),
-    Col("Ready", "integer", (core("ReplicationControllerStatus"), "readyReplicas")),
-    AGE,
-    CONTAINERS,
-    IMAGES,
-    Col("Selector", doc=(core("ReplicationControllerSpec"), "selector"), priority=1),
-)
+REPLICATION_CONTROLLER_COLUMNS = replica_columns(core("ReplicationControllerSpec"),
+                                                 core("ReplicationControllerStatus"))
 
 
 def component_status_cells(obj: Obj, now: datetime) -> list[Any]:
@@ -234,17 +225,7 @@ def component_status_cells(obj: Obj, now: datetime) -> list[Any]:
 
 
 def replication_controller_cells(obj: Obj, now: datetime) -> list[Any]:
-    names, images = containers_of(dig(obj, "spec", "template", "spec"))
-    return [
-        name(obj),
-        num(dig(obj, "spec", "replicas"), 1),
-        num(dig(obj, "status", "replicas")),
-        num(dig(obj, "status", "readyReplicas")),
-        age(obj, now),
-        names,
-        images,
-        format_labels(dig(obj, "spec", "selector")),
-    ]
+    return replica_cells(obj, now, format_labels(dig(obj, "spec", "selector")))
 
 
 # --- ResourceQuota ---

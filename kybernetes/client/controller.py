@@ -11,7 +11,9 @@ takes a key from the queue, awaits ``sync(key)`` and then:
 - always: ``queue.done(key)``, so a key re-added meanwhile is processed again.
 
 ``CancelledError`` is never caught: cancelling ``run_workers`` stops every
-worker. When the queue is shut down the workers drain it and return.
+worker. When the queue is shut down the workers drain it and return; with
+``shutdown=True`` ``run_workers`` shuts it down itself when it stops (upstream's
+``defer queue.ShutDown()`` in a controller's Run).
 """
 
 from __future__ import annotations
@@ -32,10 +34,14 @@ class SyncError(Exception):
 
 
 async def run_workers(queue: workqueue.WorkQueue, sync: Callable[[Hashable], Awaitable[None]],
-                      workers: int, name: str) -> None:
-    async with asyncio.TaskGroup() as tg:
-        for i in range(workers):
-            tg.create_task(_worker(queue, sync, name), name=f"{name}-worker-{i}")
+                      workers: int, name: str, *, shutdown: bool = False) -> None:
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for i in range(workers):
+                tg.create_task(_worker(queue, sync, name), name=f"{name}-worker-{i}")
+    finally:
+        if shutdown:
+            queue.shutdown()
 
 
 async def _worker(queue: workqueue.WorkQueue, sync: Callable[[Hashable], Awaitable[None]],

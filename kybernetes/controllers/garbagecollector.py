@@ -135,10 +135,7 @@ class GarbageCollector:
     # --- sync ---
 
     async def run(self) -> None:
-        try:
-            await controller.run_workers(self.queue, self.sync, WORKERS, self.name)
-        finally:
-            self.queue.shutdown()
+        await controller.run_workers(self.queue, self.sync, WORKERS, self.name, shutdown=True)
 
     async def sync(self, uid: str) -> None:
         node = self.graph.get(uid)

@@ -117,10 +117,7 @@ class NamespaceController:
             self.queue.add_after(ns["metadata"]["name"], self.settings.namespace_deletion_grace_period)
 
     async def run(self) -> None:
-        try:
-            await controller.run_workers(self.queue, self.sync, self.settings.workers, self.name)
-        finally:
-            self.queue.shutdown()
+        await controller.run_workers(self.queue, self.sync, self.settings.workers, self.name, shutdown=True)
 
     async def sync(self, key: str) -> None:
         if self.namespaces.store.get(key) is None:

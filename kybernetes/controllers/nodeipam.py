@@ -141,10 +141,7 @@ class NodeIpamController:
         if not self.settings.allocate_node_cidrs:
             return
         self.occupy_existing()
-        try:
-            await controller.run_workers(self.queue, self.sync, self.settings.workers, self.name)
-        finally:
-            self.queue.shutdown()
+        await controller.run_workers(self.queue, self.sync, self.settings.workers, self.name, shutdown=True)
 
     async def sync(self, key: str) -> None:
         node = self.nodes.store.get(key)

@@ -109,10 +109,7 @@ class TaintEvictionController:
             self._node(new)
 
     async def run(self) -> None:
-        try:
-            await controller.run_workers(self.queue, self.sync, 8, self.name)
-        finally:
-            self.queue.shutdown()
+        await controller.run_workers(self.queue, self.sync, 8, self.name, shutdown=True)
 
     def _taint_times(self, node: dict, taints: list[dict]) -> dict[tuple[str, str], datetime]:
         out = {}

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import logging
 
-from kybernetes.api import status
+from kybernetes.api import registry, status
 from kybernetes.client import controller, indexer, rest
 from kybernetes.controllers.context import Context
 
@@ -39,6 +39,17 @@ def namespace_terminating(e: status.StatusError) -> bool:
     causes = (e.status.get("details") or {}).get("causes") or []
     return e.code == 403 and (any(c.get("reason") == "NamespaceTerminating" for c in causes)
                               or "because it is being terminated" in e.message)
+
+
+async def try_create(client: rest.Client, res: registry.Resource, body: dict, namespace: str) -> None:
+    """Create ``body`` in ``namespace``; nothing to retry when it exists already (the
+    cache is behind: its event follows) or its namespace is gone or terminating (upstream)."""
+    try:
+        await client.create(res, body, namespace)
+    except status.StatusError as e:
+        if e.code in (404, 409) or namespace_terminating(e):
+            return
+        raise
 
 
 class ServiceAccountController:
@@ -61,10 +72,7 @@ class ServiceAccountController:
             self.queue.add(sa["metadata"]["namespace"])
 
     async def run(self) -> None:
-        try:
-            await controller.run_workers(self.queue, self.sync, self.settings.workers, self.name)
-        finally:
-            self.queue.shutdown()
+        await controller.run_workers(self.queue, self.sync, self.settings.workers, self.name, shutdown=True)
 
     async def sync(self, key: str) -> None:
         ns = self.namespaces.store.get(key)
@@ -73,13 +81,8 @@ class ServiceAccountController:
             return
         if self.accounts.store.get_by(key, DEFAULT_SERVICE_ACCOUNT) is not None:
             return
-        try:
-            await self.client.create(self.accounts.resource,
-                                     {"metadata": {"name": DEFAULT_SERVICE_ACCOUNT}}, key)
-        except status.StatusError as e:
-            if e.code in (404, 409) or namespace_terminating(e):
-                return  # exists already, or its namespace is gone or going
-            raise
+        await try_create(self.client, self.accounts.resource,
+                                   {"metadata": {"name": DEFAULT_SERVICE_ACCOUNT}}, key)
 
 
 def cluster_ca(ctx: Context) -> bytes:
@@ -123,10 +126,7 @@ class RootCACertPublisher:
             self.queue.add(cm["metadata"]["namespace"])
 
     async def run(self) -> None:
-        try:
-            await controller.run_workers(self.queue, self.sync, self.settings.workers, self.name)
-        finally:
-            self.queue.shutdown()
+        await controller.run_workers(self.queue, self.sync, self.settings.workers, self.name, shutdown=True)
 
     async def sync(self, key: str) -> None:
         data = {"ca.crt": self.root_ca}
@@ -136,14 +136,7 @@ class RootCACertPublisher:
             body = {"metadata": {"name": ROOT_CA_CONFIGMAP,
                                  "annotations": {DESCRIPTION_ANNOTATION: DESCRIPTION}},
                     "data": data}
-            try:
-                await self.client.create(self.configmaps.resource, body, key)
-            except status.StatusError as e:
-                # Don't retry when the namespace is gone or terminating (upstream);
-                # AlreadyExists means our cache is behind: the update event follows.
-                if e.code in (404, 409) or namespace_terminating(e):
-                    return
-                raise
+            await try_create(self.client, self.configmaps.resource, body, key)
             return
         annotations = cm["metadata"].get("annotations") or {}
         if cm.get("data") == data and annotations.get(DESCRIPTION_ANNOTATION):

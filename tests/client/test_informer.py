@@ -4,7 +4,7 @@ import asyncio
 
 from kybernetes.api import registry
 from kybernetes.client import informer
-from tests.client.conftest import NAMESPACES, connect
+from tests.servers import NAMESPACES, connect
 
 CM = registry.lookup("", "v1", "configmaps")
 
@@ -79,7 +79,7 @@ async def test_factory_informers_sync_and_share(client, namespace):
 
 
 async def test_informer_recovers_after_server_restart_and_relists_on_410(own_server):
-    async with connect(own_server) as writer, connect(own_server, "informer") as reader:
+    async with connect(own_server, "client-test") as writer, connect(own_server, "informer") as reader:
         await writer.create(NAMESPACES, {"metadata": {"name": "watched"}})
         await writer.create(NAMESPACES, {"metadata": {"name": "elsewhere"}})
         keep = await writer.create(CM, configmap("keep", k="1"), "watched")

@@ -1,69 +1,53 @@
-"""A kubelet simulation and fixtures for the workload and endpoints controllers' tests.
+"""A kubelet simulation for the controllers' integration tests, and watchers of
+what it makes of the pods.
 
-``KubeletSim`` acts for a set of fake Nodes through the API only, as
-kubelets and the scheduler would: it binds unbound pods of its namespace
+``KubeletSim`` acts for a set of fake Nodes through the API only, as kubelets
+and the scheduler would: it binds unbound pods of its namespace
 (``pods/binding``) to the node their DaemonSet affinity names, else to its
 nodes in turn; it then reports each bound pod as ``outcome(pod)`` says —
-Running and Ready (the default), Running but not ready, Succeeded or Failed
-— with a pod IP from the node's 10.244.<n>.0/24 and container statuses. A
-pod being deleted is reported Failed (if it had not finished) and then
-removed for good (grace period 0), as a kubelet confirms termination.
+Running and Ready (the default), Running but not ready (``NotReady``, also for
+the pods named in ``keep_unready``, as a failing readiness probe would),
+Succeeded or Failed — with a pod IP from the node's 10.244.<n>.0/24 and
+container statuses; ``delay`` makes pods take that long to become ready. A pod
+being deleted is reported Failed (if it had not finished) and then removed for
+good (grace period 0), as a kubelet confirms termination.
 
-``Controllers`` runs chosen controller classes in the test's event loop
-with informers of their own; ``sim_server``/``sim_client``/``sim_namespace``
-are the fixtures (one ``kyb server`` per test module).
+``PodCounter`` watches a namespace's pods and keeps, per instant (per watch
+event), how many are active (not terminating) and how many of those are
+ready, so tests can assert bounds that must hold at every instant.
+
+Both run from ``start`` to ``stop``, or for an ``async with`` block.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import itertools
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
-
-import pytest
 
 from kybernetes.api import registry, status
 from kybernetes.client import clock as clocks
-from kybernetes.client import informer, kubeconfig, rest
-from kybernetes.controllers import context
+from kybernetes.client import informer, rest
 from kybernetes.controllers import daemonset_nodes
-from tests.e2e.cluster import Server, free_port
 
 PODS = registry.lookup("", "v1", "pods")
 NODES = registry.lookup("", "v1", "nodes")
-NAMESPACES = registry.lookup("", "v1", "namespaces")
 
 
 def now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@pytest.fixture(scope="module")
-def sim_server(tmp_path_factory):
-    # Only the controllers under test act: kyb server's own controller manager and
-    # scheduler stay off (the simulation binds pods itself).
-    s = Server(str(tmp_path_factory.mktemp("kyb-sim")), free_port(),
-               args=["--disable-controller-manager", "--disable-scheduler"])
-    s.start()
-    yield s
-    s.stop()
+def is_ready(pod: dict) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or ())
 
 
-@pytest.fixture
-async def sim_client(sim_server):
-    async with rest.Client(kubeconfig.load(sim_server.kubeconfig), component="controllers-test") as c:
-        yield c
-
-
-@pytest.fixture
-async def sim_namespace(sim_client):
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    await sim_client.create(NAMESPACES, {"metadata": {"name": name}})
-    yield name
+def is_active(pod: dict) -> bool:
+    return not pod["metadata"].get("deletionTimestamp") and \
+        (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
 
 
 async def make_nodes(client: rest.Client, names: list[str], labels: dict[str, str] | None = None,
@@ -74,6 +58,10 @@ async def make_nodes(client: rest.Client, names: list[str], labels: dict[str, st
             "spec": {"taints": taints} if taints else {},
             "status": {"conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": now(),
                                        "lastTransitionTime": now()}]}})
+
+
+async def pods_of(client: rest.Client, namespace: str, selector: str | None = None) -> list[dict]:
+    return (await client.list(PODS, namespace, label_selector=selector)).get("items") or []
 
 
 class OffsetClock(clocks.RealClock):
@@ -97,42 +85,13 @@ class OffsetClock(clocks.RealClock):
             await asyncio.sleep(min(left, 0.05))
 
 
-class Controllers:
-    """Controller classes with informers of their own, running until ``stop``."""
-
-    def __init__(self, client: rest.Client, classes: list[type], *, clock: clocks.Clock | None = None,
-                 workers: int = 2):
-        self.factory = informer.SharedInformerFactory(client)
-        self.ctx = context.Context(client, self.factory, context.Settings(workers=workers),
-                                   clock or clocks.RealClock())
-        self.controllers = [cls(self.ctx) for cls in classes]
-        self.tasks: list[asyncio.Task] = []
-
-    async def start(self) -> Controllers:
-        self.factory.start()
-        assert await self.factory.wait_for_sync(30)
-        self.tasks = [asyncio.create_task(c.run()) for c in self.controllers]
-        return self
-
-    async def stop(self) -> None:
-        for t in self.tasks:
-            t.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.factory.shutdown()
-        await self.ctx.close()
-
-    async def __aenter__(self) -> Controllers:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-
 class KubeletSim:
-    def __init__(self, client: rest.Client, namespace: str, nodes: list[str],
-                 outcome: Callable[[dict], str] | None = None):
+    def __init__(self, client: rest.Client, namespace: str, nodes: Sequence[str] = ("fake-node",), *,
+                 outcome: Callable[[dict], str] | None = None, delay: float = 0.0):
         self.client, self.namespace, self.nodes = client, namespace, list(nodes)
         self.outcome = outcome or (lambda pod: "Running")
+        self.delay = delay
+        self.unready: set[str] = set()
         self.informer = informer.Informer(client, PODS, namespace=namespace)
         self.informer.add_event_handler(self._seen, lambda old, new: self._seen(new), None)
         self.queue: asyncio.Queue[str] = asyncio.Queue()
@@ -152,6 +111,17 @@ class KubeletSim:
         """Look at every pod again (after ``outcome`` changed)."""
         for pod in self.informer.store.list():
             self._seen(pod)
+
+    def keep_unready(self, name: str) -> None:
+        """Make this pod (and keep it) not ready, as a failing readiness probe would."""
+        self.unready.add(name)
+        self._seen(self.informer.store.get_by(self.namespace, name))
+
+    def active_pods(self) -> list[dict]:
+        return [p for p in self.informer.store.list() if is_active(p)]
+
+    def ready_pods(self) -> list[dict]:
+        return [p for p in self.active_pods() if is_ready(p)]
 
     async def start(self) -> KubeletSim:
         self._tasks.append(asyncio.create_task(self.informer.run()))
@@ -182,6 +152,10 @@ class KubeletSim:
             except (status.StatusError, rest.ClientError):
                 pass  # gone or changed meanwhile; its next event brings it back
 
+    def _wanted(self, pod: dict) -> str:
+        wanted = self.outcome(pod)
+        return "NotReady" if wanted == "Running" and pod["metadata"]["name"] in self.unready else wanted
+
     async def _handle(self, pod: dict) -> None:
         meta, spec = pod["metadata"], pod.get("spec") or {}
         st = pod.get("status") or {}
@@ -199,10 +173,10 @@ class KubeletSim:
             await self.client.create(PODS, {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
                                             "target": {"kind": "Node", "name": node}},
                                      self.namespace, subresource="binding", name=name)
-            return
+            return  # the update event brings the bound pod back
         if st.get("phase") in ("Succeeded", "Failed"):
             return
-        wanted = self.outcome(pod)
+        wanted = self._wanted(pod)
         ready = next((c.get("status") for c in st.get("conditions") or () if c.get("type") == "Ready"), None)
         if wanted in ("Running", "NotReady"):
             done = st.get("phase") == "Running" and ready == ("True" if wanted == "Running" else "False")
@@ -210,6 +184,8 @@ class KubeletSim:
             done = st.get("phase") == wanted
         if done:
             return
+        if wanted == "Running" and self.delay:
+            await asyncio.sleep(self.delay)
         await self._report(pod, wanted)
 
     async def _report(self, pod: dict, outcome: str) -> None:
@@ -240,80 +216,61 @@ class KubeletSim:
                                 subresource="status")
 
 
-async def eventually(check: Callable[[], object], timeout: float = 30.0, interval: float = 0.1):
-    """Await until ``check()`` (sync or async) returns something truthy; return it."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met in {timeout}s (last: {last!r})")
+class PodCounter:
+    """Per watch event: (active pods, ready active pods, their pod-template-hashes), from one
+    watch of the namespace."""
 
+    def __init__(self, client: rest.Client, namespace: str,
+                 selector: Callable[[dict], bool] = lambda pod: True):
+        self.client, self.namespace, self.selector = client, namespace, selector
+        self.pods: dict[str, dict] = {}
+        self.samples: list[tuple[int, int, frozenset]] = []
+        self.max_active_per_owner: dict[str, int] = {}
+        self._task: asyncio.Task | None = None
+        self._started = asyncio.Event()
 
-async def pods_of(client: rest.Client, namespace: str, selector: str | None = None) -> list[dict]:
-    return (await client.list(PODS, namespace, label_selector=selector)).get("items") or []
+    async def start(self) -> PodCounter:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self._started.wait(), 10)
+        return self
 
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
 
-class RecordingClient:
-    """Stands in for ``rest.Client`` in unit tests that call ``sync`` on pre-filled
-    caches: it records every write and answers as the API server would (names from
-    generateName, uids, resourceVersions), reading objects back from ``objects``."""
+    async def __aenter__(self) -> PodCounter:
+        return await self.start()
 
-    def __init__(self) -> None:
-        self.actions: list[tuple] = []
-        self.objects: dict[tuple, dict] = {}
-        self._n = itertools.count(1000)
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
 
-    def _stamp(self, obj: dict) -> dict:
-        obj = copy.deepcopy(obj)
-        m = obj.setdefault("metadata", {})
-        if not m.get("name") and m.get("generateName"):
-            m["name"] = f"{m['generateName']}{next(self._n)}"
-        m.setdefault("uid", f"uid-{next(self._n)}")
-        m["resourceVersion"] = str(next(self._n))
-        return obj
+    async def _run(self) -> None:
+        listed = await self.client.list(PODS, self.namespace)
+        for pod in listed.get("items") or ():
+            self._apply("ADDED", pod)
+        self._started.set()
+        rv = listed["metadata"]["resourceVersion"]
+        async for type_, pod in self.client.watch(PODS, self.namespace, resource_version=rv):
+            if type_ in ("ADDED", "MODIFIED", "DELETED"):
+                self._apply(type_, pod)
 
-    def writes(self, verb: str, plural: str | None = None) -> list[tuple]:
-        return [a for a in self.actions if a[0] == verb and (plural is None or a[1] == plural)]
+    def _apply(self, type_: str, pod: dict) -> None:
+        name = pod["metadata"]["name"]
+        if type_ == "DELETED" or not is_active(pod) or not self.selector(pod):
+            self.pods.pop(name, None)
+        else:
+            self.pods[name] = pod
+        active = list(self.pods.values())
+        ready = sum(1 for p in active if is_ready(p))
+        hashes = frozenset((p["metadata"].get("labels") or {}).get("pod-template-hash") for p in active)
+        self.samples.append((len(active), ready, hashes))
+        owners: dict[str, int] = {}
+        for p in active:
+            for ref in p["metadata"].get("ownerReferences") or ():
+                owners[ref["name"]] = owners.get(ref["name"], 0) + 1
+        for owner, n in owners.items():
+            self.max_active_per_owner[owner] = max(self.max_active_per_owner.get(owner, 0), n)
 
-    async def create(self, res, obj, namespace=None, **kw):
-        obj = self._stamp(obj)
-        if kw.get("subresource") is None:
-            ns = namespace or obj["metadata"].get("namespace")
-            self.objects[(res.plural, ns, obj["metadata"]["name"])] = obj
-        self.actions.append(("create", res.plural, obj, kw.get("subresource")))
-        return copy.deepcopy(obj)
-
-    async def update(self, res, obj, **kw):
-        obj = self._stamp(obj)
-        self.actions.append(("update", res.plural, obj, kw.get("subresource")))
-        return copy.deepcopy(obj)
-
-    async def patch(self, res, name, body, **kw):
-        self.actions.append(("patch", res.plural, name, body, kw.get("subresource")))
-        return {}
-
-    async def delete(self, res, name, namespace=None, **kw):
-        self.actions.append(("delete", res.plural, name, kw))
-        return {}
-
-    async def get(self, res, name, namespace=None, **kw):
-        obj = self.objects.get((res.plural, namespace, name))
-        if obj is None:
-            raise status.StatusError(status.status(404, "NotFound", f'{res.plural} "{name}" not found'))
-        return copy.deepcopy(obj)
-
-    async def list(self, res, namespace=None, **kw):
-        return {"items": [copy.deepcopy(o) for (p, ns, _), o in self.objects.items()
-                          if p == res.plural and (namespace is None or ns == namespace)],
-                "metadata": {"resourceVersion": "1"}}
-
-
-def unit_context(client: RecordingClient, clock: clocks.Clock | None = None) -> context.Context:
-    """A Context whose informers are never started: tests fill their stores directly."""
-    return context.Context(client, informer.SharedInformerFactory(client), context.Settings(),
-                           clock or clocks.FakeClock())
+    def ready_pods(self) -> list[dict]:
+        return [p for p in self.pods.values() if is_ready(p)]

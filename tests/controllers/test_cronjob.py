@@ -13,9 +13,9 @@ from kybernetes.client import clock as clocks
 from kybernetes.controllers import cron
 from kybernetes.controllers import cronjob as cjc
 from kybernetes.controllers.job import JobController
-from tests.controllers.kubelet_sim import (  # noqa: F401 (fixtures)
-    Controllers, KubeletSim, OffsetClock, RecordingClient, eventually, make_nodes, sim_client, sim_namespace,
-    sim_server, unit_context)
+from tests.controllers.conftest import Controllers, eventually
+from tests.controllers.fakes import RecordingClient, unit_context
+from tests.controllers.kubelet_sim import KubeletSim, OffsetClock, make_nodes
 
 CRONJOBS = registry.lookup("batch", "v1", "cronjobs")
 JOBS = registry.lookup("batch", "v1", "jobs")
@@ -150,8 +150,8 @@ async def test_suspended_and_history_limits():
     assert status["lastSuccessfulTime"] == "2024-01-01T09:30:00Z"
 
 
-async def test_cronjob_creates_job_on_schedule(sim_client, sim_namespace):
-    client, ns = sim_client, sim_namespace
+async def test_cronjob_creates_job_on_schedule(client, namespace):
+    ns = namespace
     await make_nodes(client, [f"{ns}-n"])
     clock = OffsetClock()
     async with Controllers(client, [cjc.CronJobController, JobController], clock=clock) as ctrls, \

@@ -12,8 +12,8 @@ from kybernetes.api import registry
 from kybernetes.controllers import daemonset_nodes as dsn
 from kybernetes.controllers import daemonset_update as dsu
 from kybernetes.controllers.daemonset import DaemonSetController
-from tests.controllers.kubelet_sim import (  # noqa: F401 (fixtures)
-    NODES, Controllers, KubeletSim, eventually, make_nodes, pods_of, sim_client, sim_namespace, sim_server)
+from tests.controllers.conftest import Controllers, eventually
+from tests.controllers.kubelet_sim import NODES, KubeletSim, make_nodes, pods_of
 from tests.e2e.cluster import Kubectl
 
 DAEMONSETS = registry.lookup("apps", "v1", "daemonsets")
@@ -129,8 +129,8 @@ def test_status_counts():
                   "numberReady": 1, "updatedNumberScheduled": 1, "numberAvailable": 1, "numberUnavailable": 2}
 
 
-async def test_daemonset_on_simulated_nodes(sim_server, sim_client, sim_namespace, tmp_path):
-    client, ns = sim_client, sim_namespace
+async def test_daemonset_on_simulated_nodes(server, client, namespace, tmp_path):
+    ns = namespace
     tag = uuid.uuid4().hex[:6]
     names = [f"{tag}-a", f"{tag}-b"]
     await make_nodes(client, names, {"ds-test": tag})
@@ -147,7 +147,7 @@ async def test_daemonset_on_simulated_nodes(sim_server, sim_client, sim_namespac
         assert await eventually(lambda: _eq(running_nodes(), names))
         await make_nodes(client, [f"{tag}-c"], {"ds-test": tag})
         assert await eventually(lambda: _eq(running_nodes(), names + [f"{tag}-c"]))
-        kubectl = Kubectl(sim_server, str(tmp_path / "kubectl"))
+        kubectl = Kubectl(server, str(tmp_path / "kubectl"))
         out = await asyncio.to_thread(kubectl, "rollout", "status", "ds/agent", "-n", ns, "--timeout=30s")
         assert "successfully rolled out" in out
         st = (await client.get(DAEMONSETS, "agent", ns))["status"]

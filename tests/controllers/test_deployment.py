@@ -6,24 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from kybernetes.api import registry, status
+from kybernetes.api import registry
 from kybernetes.client import clock as clocks
-from kybernetes.controllers import deployment, podcontrol
+from kybernetes.controllers import deployment, podcontrol, replicaset
 from kybernetes.controllers import deployment_replicasets as rsutil
 from kybernetes.controllers import deployment_status as dstatus
 from kybernetes.controllers import deployment_util as util
-from tests.controllers.fakekubelet import (NAMESPACES, SERVER_ARGS, Controllers, FakeClient, FakeKubelet,
-                                          PodCounter, connect, eventually, running, unit_context)
-from tests.e2e.cluster import Kubectl, Server, free_port
+from tests import servers
+from tests.controllers.conftest import SERVER_ARGS, Controllers, eventually
+from tests.controllers.fakes import WorkloadClient, unit_context
+from tests.controllers.kubelet_sim import KubeletSim, PodCounter
+from tests.e2e.cluster import Kubectl
 
 RS = registry.lookup("apps", "v1", "replicasets")
 DEPLOY = registry.lookup("apps", "v1", "deployments")
 T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+WORKLOADS = [replicaset.ReplicaSetController, replicaset.ReplicationControllerController,
+             deployment.DeploymentController]
 
 
 def template(image="nginx:1"):
@@ -136,7 +139,7 @@ def controller(client, d, *rss):
 
 
 async def test_sync_creates_the_new_replica_set_with_hash_and_revision():
-    client = FakeClient()
+    client = WorkloadClient()
     d = dep(4)
     c = controller(client, d)
     await c.sync("ns/web")
@@ -156,7 +159,7 @@ async def test_sync_creates_the_new_replica_set_with_hash_and_revision():
 
 
 async def test_sync_rolling_step_respects_surge_then_unavailability():
-    client = FakeClient()
+    client = WorkloadClient()
     d = dep(4, image="nginx:2")  # surge 1, unavailable 1
     old = rs_of(d, "old", 4, image="nginx:1")
     new = rs_of(d, "new", 1, image="nginx:2", revision=2, available=0, created=10)
@@ -168,7 +171,7 @@ async def test_sync_rolling_step_respects_surge_then_unavailability():
 
 
 async def test_sync_scales_proportionally_during_a_rollout():
-    client = FakeClient()
+    client = WorkloadClient()
     d = dep(20, image="nginx:2")  # was 10 with surge 3: replica sets sized for 13
     old = rs_of(d, "old", 7, image="nginx:1", max_replicas=13)
     new = rs_of(d, "new", 6, image="nginx:2", revision=2, available=0, created=10, max_replicas=13)
@@ -181,7 +184,7 @@ async def test_sync_scales_proportionally_during_a_rollout():
 
 
 async def test_sync_cleans_up_history_beyond_the_limit():
-    client = FakeClient()
+    client = WorkloadClient()
     d = dep(2, revisionHistoryLimit=1)
     current = rs_of(d, "cur", 2, revision=4, created=40)
     olds = [rs_of(d, f"r{i}", 0, image=f"nginx:0.{i}", revision=i, created=i) for i in (1, 2, 3)]
@@ -195,12 +198,7 @@ async def test_sync_cleans_up_history_beyond_the_limit():
 
 # --- kubectl against a real API server ---
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = Server(str(tmp_path_factory.mktemp("kyb-deploy")), free_port(), args=SERVER_ARGS)
-    s.start()
-    yield s
-    s.stop()
+server = servers.server_fixture("kyb-deploy", SERVER_ARGS)
 
 
 @pytest.fixture(scope="module")
@@ -208,21 +206,7 @@ def kubectl_(server, tmp_path_factory):
     return Kubectl(server, str(tmp_path_factory.mktemp("kubectl-cache")))
 
 
-@pytest.fixture
-async def client(server):
-    async with connect(server.kubeconfig) as c:
-        yield c
-
-
-@pytest.fixture
-async def ns(client):
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    await client.create(NAMESPACES, {"metadata": {"name": name}})
-    yield name
-    try:
-        await client.delete(NAMESPACES, name)
-    except status.StatusError:
-        pass
+ns = servers.namespace_fixture(delete=True)
 
 
 @pytest.fixture
@@ -248,8 +232,8 @@ async def images(client, ns):
 
 
 async def test_kubectl_rollout_stays_within_max_surge_and_max_unavailable(client, ns, kubectl):
-    async with running(Controllers(client), FakeKubelet(client, ns, delay=0.05), PodCounter(client, ns)) \
-            as (_, _, counter):
+    async with Controllers(client, WORKLOADS), KubeletSim(client, ns, delay=0.05), \
+            PodCounter(client, ns) as counter:
         await kubectl("apply", "-f", "-", input=manifest(9))
         assert "successfully rolled out" in await kubectl("rollout", "status", "deployment/web", "--timeout=60s")
         assert len(counter.ready_pods()) == 9
@@ -266,7 +250,7 @@ async def test_kubectl_rollout_stays_within_max_surge_and_max_unavailable(client
 
 
 async def test_kubectl_rollout_history_and_undo(client, ns, kubectl):
-    async with running(Controllers(client), FakeKubelet(client, ns)):
+    async with Controllers(client, WORKLOADS), KubeletSim(client, ns):
         await kubectl("apply", "-f", "-", input=manifest(3))
         await kubectl("rollout", "status", "deployment/web", "--timeout=60s")
         await kubectl("set", "image", "deployment/web", "c=nginx:2")
@@ -291,7 +275,7 @@ async def test_kubectl_rollout_history_and_undo(client, ns, kubectl):
 
 
 async def test_scale_to_zero_and_back(client, ns, kubectl):
-    async with running(Controllers(client), FakeKubelet(client, ns)) as (_, kubelet):
+    async with Controllers(client, WORKLOADS), KubeletSim(client, ns) as kubelet:
         await kubectl("apply", "-f", "-", input=manifest(4))
         await kubectl("rollout", "status", "deployment/web", "--timeout=60s")
         await kubectl("scale", "deployment/web", "--replicas=0")
@@ -307,8 +291,8 @@ async def test_scale_to_zero_and_back(client, ns, kubectl):
 
 async def test_restarting_the_controllers_mid_rollout_over_creates_nothing(client, ns, kubectl):
     strategy = {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}}
-    async with running(FakeKubelet(client, ns, delay=0.2), PodCounter(client, ns)) as (_, counter):
-        first = await Controllers(client).start()
+    async with KubeletSim(client, ns, delay=0.2), PodCounter(client, ns) as counter:
+        first = await Controllers(client, WORKLOADS).start()
         try:
             await kubectl("apply", "-f", "-", input=manifest(6, **strategy))
             await kubectl("rollout", "status", "deployment/web", "--timeout=60s")
@@ -317,7 +301,7 @@ async def test_restarting_the_controllers_mid_rollout_over_creates_nothing(clien
             await eventually(lambda: any(len(h) == 2 for _, _, h in counter.samples[start:]))
         finally:
             await first.stop()
-        async with running(Controllers(client)):
+        async with Controllers(client, WORKLOADS):
             await kubectl("rollout", "status", "deployment/web", "--timeout=60s")
         during = counter.samples[start:]
         assert max(active for active, _, _ in during) <= 7
@@ -326,8 +310,7 @@ async def test_restarting_the_controllers_mid_rollout_over_creates_nothing(clien
 
 
 async def test_recreate_never_runs_old_and_new_pods_together(client, ns, kubectl):
-    async with running(Controllers(client), FakeKubelet(client, ns), PodCounter(client, ns)) \
-            as (_, _, counter):
+    async with Controllers(client, WORKLOADS), KubeletSim(client, ns), PodCounter(client, ns) as counter:
         await kubectl("apply", "-f", "-", input=manifest(3, strategy={"type": "Recreate"}))
         await kubectl("rollout", "status", "deployment/web", "--timeout=60s")
         await kubectl("set", "image", "deployment/web", "c=nginx:2")
@@ -338,7 +321,7 @@ async def test_recreate_never_runs_old_and_new_pods_together(client, ns, kubectl
 
 
 async def test_pause_resume_and_progress_deadline(client, ns, kubectl):
-    async with running(Controllers(client), FakeKubelet(client, ns)) as (_, kubelet):
+    async with Controllers(client, WORKLOADS), KubeletSim(client, ns) as kubelet:
         await kubectl("apply", "-f", "-", input=manifest(2, progressDeadlineSeconds=2))
         await kubectl("rollout", "status", "deployment/web", "--timeout=60s")
         await kubectl("rollout", "pause", "deployment/web")
@@ -350,7 +333,8 @@ async def test_pause_resume_and_progress_deadline(client, ns, kubectl):
             return cond.get("reason")
         await eventually(lambda: _eq(progressing_reason(), util.PAUSED))
         assert len((await client.list(RS, ns))["items"]) == 1  # no rollout while paused
-        kubelet.ready_if = lambda pod: pod["spec"]["containers"][0]["image"] == "nginx:1"  # new ones never
+        # New pods never become ready.
+        kubelet.outcome = lambda pod: "Running" if pod["spec"]["containers"][0]["image"] == "nginx:1" else "NotReady"
         await kubectl("rollout", "resume", "deployment/web")
         await eventually(lambda: _eq(progressing_reason(), util.TIMED_OUT), timeout=30)
         result = await kubectl("rollout", "status", "deployment/web", "--timeout=30s", check=False)

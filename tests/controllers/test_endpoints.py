@@ -8,9 +8,9 @@ import pytest
 from kybernetes.api import registry
 from kybernetes.controllers import endpoints as epc
 from kybernetes.controllers import service_endpoints as se
-from tests.controllers.kubelet_sim import (  # noqa: F401 (fixtures)
-    Controllers, KubeletSim, RecordingClient, eventually, make_nodes, sim_client, sim_namespace, sim_server,
-    unit_context)
+from tests.controllers.conftest import Controllers, eventually
+from tests.controllers.fakes import RecordingClient, unit_context
+from tests.controllers.kubelet_sim import KubeletSim, make_nodes
 
 SERVICES = registry.lookup("", "v1", "services")
 ENDPOINTS = registry.lookup("", "v1", "endpoints")
@@ -126,8 +126,8 @@ async def test_sync_skips_unchanged():
     assert again.actions == []
 
 
-async def test_endpoints_follow_readiness_and_named_ports(sim_client, sim_namespace):
-    client, ns = sim_client, sim_namespace
+async def test_endpoints_follow_readiness_and_named_ports(client, namespace):
+    ns = namespace
     await make_nodes(client, [f"{ns}-n"])
     ready = {"a": False, "b": True}
     sim = KubeletSim(client, ns, [f"{ns}-n"],

@@ -9,9 +9,9 @@ import copy
 from kybernetes.api import registry
 from kybernetes.controllers import endpointslice as esc
 from kybernetes.controllers import endpointslice_reconciling as er
-from tests.controllers.kubelet_sim import (  # noqa: F401 (fixtures)
-    Controllers, KubeletSim, RecordingClient, eventually, make_nodes, sim_client, sim_namespace, sim_server,
-    unit_context)
+from tests.controllers.conftest import Controllers, eventually
+from tests.controllers.fakes import RecordingClient, unit_context
+from tests.controllers.kubelet_sim import KubeletSim, make_nodes
 from tests.controllers.test_endpoints import pod, service
 
 SERVICES = registry.lookup("", "v1", "services")
@@ -96,8 +96,8 @@ async def test_sync_writes_slices_and_skips_pods_on_unknown_nodes():
     assert created["addressType"] == "IPv4"
 
 
-async def test_slices_follow_pods(sim_client, sim_namespace):
-    client, ns = sim_client, sim_namespace
+async def test_slices_follow_pods(client, namespace):
+    ns = namespace
     await make_nodes(client, [f"{ns}-n"])
     ready = {"a": False, "b": True}
     sim = KubeletSim(client, ns, [f"{ns}-n"],

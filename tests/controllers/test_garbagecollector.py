@@ -8,7 +8,8 @@ import uuid
 from kybernetes.api import registry
 from kybernetes.controllers import garbagecollector as gcm
 from kybernetes.controllers import gc_graph
-from tests.controllers.conftest import FakeClient, eventually, feed, gone, running, unit_context
+from tests.controllers.conftest import Controllers, eventually, gone
+from tests.controllers.fakes import FakeClient, feed, unit_context
 
 CM = registry.lookup("", "v1", "configmaps")
 PODS = registry.lookup("", "v1", "pods")
@@ -168,76 +169,76 @@ async def test_orphan_finalizer_releases_dependents():
 
 # --- against a real API server ---
 
-async def test_background_foreground_orphan(api_client, namespace):
-    async with running(api_client, gcm.GarbageCollector):
+async def test_background_foreground_orphan(client, namespace):
+    async with Controllers(client, [gcm.GarbageCollector]):
         # Background: dependents of a deleted owner go.
-        owner = await api_client.create(CM, {"metadata": {"name": "bg-owner"}}, namespace)
+        owner = await client.create(CM, {"metadata": {"name": "bg-owner"}}, namespace)
         for n in ("bg-a", "bg-b"):
-            await api_client.create(CM, {"metadata": {"name": n, "ownerReferences": [ref(owner)]}}, namespace)
-        await api_client.delete(CM, "bg-owner", namespace, propagation_policy="Background")
+            await client.create(CM, {"metadata": {"name": n, "ownerReferences": [ref(owner)]}}, namespace)
+        await client.delete(CM, "bg-owner", namespace, propagation_policy="Background")
         for n in ("bg-a", "bg-b"):
-            await eventually(lambda n=n: gone(api_client, CM, n, namespace))
+            await eventually(lambda n=n: gone(client, CM, n, namespace))
 
         # Foreground: the owner stays (deletionTimestamp, finalizer) until its blocking
         # dependents are gone; a finalizer on the dependent holds both.
-        owner = await api_client.create(CM, {"metadata": {"name": "fg-owner"}}, namespace)
-        await api_client.create(CM, {"metadata": {"name": "fg-dep", "finalizers": ["example.com/hold"],
+        owner = await client.create(CM, {"metadata": {"name": "fg-owner"}}, namespace)
+        await client.create(CM, {"metadata": {"name": "fg-dep", "finalizers": ["example.com/hold"],
                                                   "ownerReferences": [ref(owner, block=True)]}}, namespace)
-        await api_client.delete(CM, "fg-owner", namespace, propagation_policy="Foreground")
+        await client.delete(CM, "fg-owner", namespace, propagation_policy="Foreground")
 
         async def dependent_deleting():
-            return (await api_client.get(CM, "fg-dep", namespace))["metadata"].get("deletionTimestamp")
+            return (await client.get(CM, "fg-dep", namespace))["metadata"].get("deletionTimestamp")
 
         await eventually(dependent_deleting)
-        held = await api_client.get(CM, "fg-owner", namespace)
+        held = await client.get(CM, "fg-owner", namespace)
         assert held["metadata"]["finalizers"] == ["foregroundDeletion"]
         assert held["metadata"].get("deletionTimestamp")
-        await api_client.patch(CM, "fg-dep", {"metadata": {"finalizers": None}}, namespace=namespace)
-        await eventually(lambda: gone(api_client, CM, "fg-dep", namespace))
-        await eventually(lambda: gone(api_client, CM, "fg-owner", namespace))
+        await client.patch(CM, "fg-dep", {"metadata": {"finalizers": None}}, namespace=namespace)
+        await eventually(lambda: gone(client, CM, "fg-dep", namespace))
+        await eventually(lambda: gone(client, CM, "fg-owner", namespace))
 
         # Orphan: the owner goes, the dependents stay without the reference.
-        owner = await api_client.create(CM, {"metadata": {"name": "or-owner"}}, namespace)
-        other = await api_client.create(CM, {"metadata": {"name": "or-other"}}, namespace)
-        await api_client.create(CM, {"metadata": {"name": "or-dep", "ownerReferences": [
+        owner = await client.create(CM, {"metadata": {"name": "or-owner"}}, namespace)
+        other = await client.create(CM, {"metadata": {"name": "or-other"}}, namespace)
+        await client.create(CM, {"metadata": {"name": "or-dep", "ownerReferences": [
             ref(owner, block=True), ref(other)]}}, namespace)
-        await api_client.delete(CM, "or-owner", namespace, propagation_policy="Orphan")
-        await eventually(lambda: gone(api_client, CM, "or-owner", namespace))
-        dep = await api_client.get(CM, "or-dep", namespace)
+        await client.delete(CM, "or-owner", namespace, propagation_policy="Orphan")
+        await eventually(lambda: gone(client, CM, "or-owner", namespace))
+        dep = await client.get(CM, "or-dep", namespace)
         assert [r["name"] for r in dep["metadata"]["ownerReferences"]] == ["or-other"]
 
         # A reference to an owner that never existed: collected.
-        await api_client.create(CM, {"metadata": {"name": "dangling", "ownerReferences": [
+        await client.create(CM, {"metadata": {"name": "dangling", "ownerReferences": [
             {"apiVersion": "v1", "kind": "ConfigMap", "name": "nobody", "uid": str(uuid.uuid4())}]}},
                                 namespace)
-        await eventually(lambda: gone(api_client, CM, "dangling", namespace))
+        await eventually(lambda: gone(client, CM, "dangling", namespace))
 
 
-async def test_deployment_replicaset_pods_cascade(api_client, namespace):
+async def test_deployment_replicaset_pods_cascade(client, namespace):
     labels = {"app": "web"}
     template = {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
-    async with running(api_client, gcm.GarbageCollector):
-        deploy = await api_client.create(DEPLOY, {"metadata": {"name": "web"}, "spec": {
+    async with Controllers(client, [gcm.GarbageCollector]):
+        deploy = await client.create(DEPLOY, {"metadata": {"name": "web"}, "spec": {
             "replicas": 2, "selector": {"matchLabels": labels}, "template": template}}, namespace)
-        rs = await api_client.create(RS, {"metadata": {
+        rs = await client.create(RS, {"metadata": {
             "name": "web-1", "ownerReferences": [ref(deploy, block=True, controller=True)]},
             "spec": {"replicas": 2, "selector": {"matchLabels": labels}, "template": template}}, namespace)
         for i in range(2):
-            await api_client.create(PODS, {"metadata": {"name": f"web-1-{i}", "labels": labels,
+            await client.create(PODS, {"metadata": {"name": f"web-1-{i}", "labels": labels,
                                                         "ownerReferences": [ref(rs, block=True, controller=True)]},
                                            "spec": template["spec"]}, namespace)
         # Foreground through two levels: the Deployment goes last.
-        await api_client.delete(DEPLOY, "web", namespace, propagation_policy="Foreground")
+        await client.delete(DEPLOY, "web", namespace, propagation_policy="Foreground")
         for i in range(2):
-            await eventually(lambda i=i: gone(api_client, PODS, f"web-1-{i}", namespace))
-        await eventually(lambda: gone(api_client, RS, "web-1", namespace))
-        await eventually(lambda: gone(api_client, DEPLOY, "web", namespace))
+            await eventually(lambda i=i: gone(client, PODS, f"web-1-{i}", namespace))
+        await eventually(lambda: gone(client, RS, "web-1", namespace))
+        await eventually(lambda: gone(client, DEPLOY, "web", namespace))
 
         # Background: the ReplicaSet goes at once, then its pods.
-        rs = await api_client.create(RS, {"metadata": {"name": "web-2"}, "spec": {
+        rs = await client.create(RS, {"metadata": {"name": "web-2"}, "spec": {
             "replicas": 1, "selector": {"matchLabels": labels}, "template": template}}, namespace)
-        await api_client.create(PODS, {"metadata": {"name": "web-2-0", "labels": labels,
+        await client.create(PODS, {"metadata": {"name": "web-2-0", "labels": labels,
                                                     "ownerReferences": [ref(rs, controller=True)]},
                                        "spec": template["spec"]}, namespace)
-        await api_client.delete(RS, "web-2", namespace)
-        await eventually(lambda: gone(api_client, PODS, "web-2-0", namespace))
+        await client.delete(RS, "web-2", namespace)
+        await eventually(lambda: gone(client, PODS, "web-2-0", namespace))

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 from kybernetes.api import registry
 from kybernetes.controllers import job_tracking as jt
 from kybernetes.controllers.job import JobController
-from tests.controllers.kubelet_sim import (  # noqa: F401 (fixtures)
-    Controllers, KubeletSim, RecordingClient, eventually, make_nodes, pods_of, sim_client, sim_namespace,
-    sim_server, unit_context)
+from tests.controllers.conftest import Controllers, eventually
+from tests.controllers.fakes import RecordingClient, unit_context
+from tests.controllers.kubelet_sim import KubeletSim, make_nodes, pods_of
 from tests.e2e.cluster import Kubectl
 
 JOBS = registry.lookup("batch", "v1", "jobs")
@@ -138,14 +138,14 @@ def _spec_job(name, ns, **spec):
     return j
 
 
-async def test_job_runs_to_completion(sim_server, sim_client, sim_namespace, tmp_path):
-    client, ns = sim_client, sim_namespace
+async def test_job_runs_to_completion(server, client, namespace, tmp_path):
+    ns = namespace
     await make_nodes(client, [f"{ns}-n"])
     async with Controllers(client, [JobController]) as ctrls, \
             KubeletSim(client, ns, [f"{ns}-n"], outcome=lambda pod: "Succeeded"):
         _fast(ctrls)
         await client.create(JOBS, _spec_job("pi", ns, completions=3, parallelism=2), ns)
-        kubectl = Kubectl(sim_server, str(tmp_path / "kubectl"))
+        kubectl = Kubectl(server, str(tmp_path / "kubectl"))
         out = await asyncio.to_thread(kubectl, "wait", "--for=condition=complete", "job/pi", "-n", ns,
                                       "--timeout=30s")
         assert "condition met" in out
@@ -158,8 +158,8 @@ async def test_job_runs_to_completion(sim_server, sim_client, sim_namespace, tmp
         assert all(p["metadata"]["labels"]["batch.kubernetes.io/job-name"] == "pi" for p in pods)
 
 
-async def test_job_fails_after_backoff_limit(sim_client, sim_namespace):
-    client, ns = sim_client, sim_namespace
+async def test_job_fails_after_backoff_limit(client, namespace):
+    ns = namespace
     await make_nodes(client, [f"{ns}-n"])
     async with Controllers(client, [JobController]) as ctrls, \
             KubeletSim(client, ns, [f"{ns}-n"], outcome=lambda pod: "Failed"):
@@ -173,8 +173,8 @@ async def test_job_fails_after_backoff_limit(sim_client, sim_namespace):
         assert any(c["type"] == "FailureTarget" for c in st["conditions"])
 
 
-async def test_indexed_job_and_deadline(sim_client, sim_namespace):
-    client, ns = sim_client, sim_namespace
+async def test_indexed_job_and_deadline(client, namespace):
+    ns = namespace
     await make_nodes(client, [f"{ns}-n"])
     outcome = {"idx": "Succeeded", "slow": "Running"}
     async with Controllers(client, [JobController]) as ctrls, \
@@ -195,8 +195,8 @@ async def test_indexed_job_and_deadline(sim_client, sim_namespace):
         assert st["active"] == 0
 
 
-async def test_suspend_resume_and_ttl(sim_client, sim_namespace):
-    client, ns = sim_client, sim_namespace
+async def test_suspend_resume_and_ttl(client, namespace):
+    ns = namespace
     await make_nodes(client, [f"{ns}-n"])
     async with Controllers(client, [JobController]) as ctrls, \
             KubeletSim(client, ns, [f"{ns}-n"], outcome=lambda pod: "Succeeded"):

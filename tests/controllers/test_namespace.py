@@ -10,7 +10,8 @@ import subprocess
 from kybernetes.api import registry
 from kybernetes.controllers import namespace as nsc
 from kybernetes.controllers.context import Settings
-from tests.controllers.conftest import FakeClient, eventually, feed, gone, running, unit_context
+from tests.controllers.conftest import Controllers, eventually, gone
+from tests.controllers.fakes import FakeClient, feed, unit_context
 
 NS = registry.lookup("", "v1", "namespaces")
 PODS = registry.lookup("", "v1", "pods")
@@ -102,50 +103,50 @@ async def test_sync_ignores_live_and_missing_namespaces():
 
 # --- against a real API server ---
 
-async def test_kubectl_delete_namespace_returns_once_emptied(api_server, api_client, namespace):
-    await api_client.create(CM, {"metadata": {"name": "cm"}, "data": {"a": "b"}}, namespace)
-    await api_client.create(SECRETS, {"metadata": {"name": "s"}, "stringData": {"a": "b"}}, namespace)
-    await api_client.create(PODS, {"metadata": {"name": "p"}, "spec": {"containers": [
+async def test_kubectl_delete_namespace_returns_once_emptied(server, client, namespace):
+    await client.create(CM, {"metadata": {"name": "cm"}, "data": {"a": "b"}}, namespace)
+    await client.create(SECRETS, {"metadata": {"name": "s"}, "stringData": {"a": "b"}}, namespace)
+    await client.create(PODS, {"metadata": {"name": "p"}, "spec": {"containers": [
         {"name": "c", "image": "busybox"}]}}, namespace)
-    await api_client.create(DEPLOY, {"metadata": {"name": "d"}, "spec": {
+    await client.create(DEPLOY, {"metadata": {"name": "d"}, "spec": {
         "selector": {"matchLabels": {"app": "d"}}, "template": {
             "metadata": {"labels": {"app": "d"}},
             "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}, namespace)
     settings = Settings(namespace_deletion_grace_period=0.2)
-    async with running(api_client, nsc.NamespaceController, settings=settings):
-        cmd = ["kubectl", "--kubeconfig", api_server.kubeconfig, "delete", "namespace", namespace,
+    async with Controllers(client, [nsc.NamespaceController], settings=settings):
+        cmd = ["kubectl", "--kubeconfig", server.kubeconfig, "delete", "namespace", namespace,
                "--timeout=60s"]
         result = await asyncio.to_thread(subprocess.run, cmd, capture_output=True, text=True, timeout=90)
         assert result.returncode == 0, result.stderr
         assert f'namespace "{namespace}" deleted' in result.stdout
-        assert await gone(api_client, NS, namespace)
+        assert await gone(client, NS, namespace)
         for res in (CM, SECRETS, PODS, DEPLOY):  # nothing left behind in storage
-            assert (await api_client.list(res, namespace))["items"] == []
+            assert (await client.list(res, namespace))["items"] == []
 
 
-async def test_finalizer_holds_namespace_with_conditions(api_client, namespace):
-    await api_client.create(CM, {"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}, namespace)
+async def test_finalizer_holds_namespace_with_conditions(client, namespace):
+    await client.create(CM, {"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}, namespace)
     settings = Settings(namespace_deletion_grace_period=0.1)
-    async with running(api_client, nsc.NamespaceController, settings=settings):
-        await api_client.delete(NS, namespace)
+    async with Controllers(client, [nsc.NamespaceController], settings=settings):
+        await client.delete(NS, namespace)
 
         async def condition():
-            ns = await api_client.get(NS, namespace)
+            ns = await client.get(NS, namespace)
             conds = {c["type"]: c for c in ns["status"].get("conditions") or []}
             c = conds.get("NamespaceFinalizersRemaining")
             return c if c and c["status"] == "True" else None
 
         cond = await eventually(condition, timeout=8)
         assert cond["message"] == "Some finalizers are remaining: example.com/hold in 1 resource instances"
-        ns = await api_client.get(NS, namespace)
+        ns = await client.get(NS, namespace)
         assert ns["status"]["phase"] == "Terminating"
         conds = {c["type"]: c for c in ns["status"]["conditions"]}
         assert conds["NamespaceContentRemaining"]["message"] == \
             "Some resources are remaining: configmaps. has 1 resource instances"
         assert conds["NamespaceDeletionDiscoveryFailure"]["reason"] == "ResourcesDiscovered"
         # The configmap is marked for deletion but held by its finalizer.
-        cm = await api_client.get(CM, "held", namespace)
+        cm = await client.get(CM, "held", namespace)
         assert cm["metadata"].get("deletionTimestamp")
-        await api_client.patch(CM, "held", {"metadata": {"finalizers": None}}, namespace=namespace)
+        await client.patch(CM, "held", {"metadata": {"finalizers": None}}, namespace=namespace)
         # Requeued after the finalizer estimate (15 s / 2 + 1); the namespace then goes.
-        await eventually(lambda: gone(api_client, NS, namespace), timeout=30)
+        await eventually(lambda: gone(client, NS, namespace), timeout=30)

@@ -10,7 +10,8 @@ from kybernetes.api import registry
 from kybernetes.client import controller
 from kybernetes.controllers import nodeipam
 from kybernetes.controllers.context import Settings
-from tests.controllers.conftest import FakeClient, eventually, feed, running, unit_context
+from tests.controllers.conftest import Controllers, eventually
+from tests.controllers.fakes import FakeClient, feed, unit_context
 
 NODES = registry.lookup("", "v1", "nodes")
 EVENTS = registry.lookup("", "v1", "events")
@@ -86,18 +87,18 @@ async def test_full_range_records_cidr_not_available():
 
 # --- against a real API server ---
 
-async def test_nodes_get_distinct_blocks(api_client):
-    await api_client.create(NODES, {"metadata": {"name": "ipam-pre"}, "spec": {
+async def test_nodes_get_distinct_blocks(client):
+    await client.create(NODES, {"metadata": {"name": "ipam-pre"}, "spec": {
         "podCIDR": "10.250.0.0/24", "podCIDRs": ["10.250.0.0/24"]}})
     settings = Settings(cluster_cidr="10.250.0.0/22", node_cidr_mask_size=24)
     names = [f"ipam-{i}" for i in range(3)]
     try:
-        async with running(api_client, nodeipam.NodeIpamController, settings=settings):
+        async with Controllers(client, [nodeipam.NodeIpamController], settings=settings):
             for name in names:
-                await api_client.create(NODES, {"metadata": {"name": name}})
+                await client.create(NODES, {"metadata": {"name": name}})
 
             async def all_assigned():
-                nodes = [await api_client.get(NODES, n) for n in names]
+                nodes = [await client.get(NODES, n) for n in names]
                 return nodes if all(n["spec"].get("podCIDRs") for n in nodes) else None
 
             nodes = await eventually(all_assigned)
@@ -106,23 +107,23 @@ async def test_nodes_get_distinct_blocks(api_client):
             assert all(n["spec"]["podCIDRs"] == [n["spec"]["podCIDR"]] for n in nodes)
 
             # The range is full: a fourth node waits, with an event, until one is deleted.
-            await api_client.create(NODES, {"metadata": {"name": "ipam-late"}})
+            await client.create(NODES, {"metadata": {"name": "ipam-late"}})
 
             async def not_available():
-                events = await api_client.list(EVENTS, "default", field_selector="reason=CIDRNotAvailable")
+                events = await client.list(EVENTS, "default", field_selector="reason=CIDRNotAvailable")
                 return [e for e in events["items"] if e["involvedObject"]["name"] == "ipam-late"]
 
             await eventually(not_available)
             freed = nodes[0]["spec"]["podCIDR"]
-            await api_client.delete(NODES, names[0])
+            await client.delete(NODES, names[0])
 
             async def late_assigned():
-                return (await api_client.get(NODES, "ipam-late"))["spec"].get("podCIDR")
+                return (await client.get(NODES, "ipam-late"))["spec"].get("podCIDR")
 
             assert await eventually(late_assigned, timeout=30) == freed
     finally:
         for name in ["ipam-pre", "ipam-late", *names]:
             try:
-                await api_client.delete(NODES, name)
+                await client.delete(NODES, name)
             except Exception:
                 pass

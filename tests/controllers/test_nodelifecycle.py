@@ -7,8 +7,6 @@ import asyncio
 import copy
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
 from kybernetes.api import registry
 from kybernetes.client import clock as clocks
 from kybernetes.controllers import nodelifecycle as nlc
@@ -16,7 +14,10 @@ from kybernetes.controllers import nodelifecycle_eviction as ev
 from kybernetes.controllers import nodelifecycle_health as h
 from kybernetes.controllers import nodelifecycle_zones as zones
 from kybernetes.controllers.context import Settings
-from tests.controllers.conftest import FakeClient, eventually, feed, running, start_server, unit_context
+from tests import servers
+from tests.controllers.conftest import Controllers, eventually
+from tests.controllers.fakes import FakeClient, feed, unit_context
+from tests.e2e.cluster import API_ONLY
 
 NODES = registry.lookup("", "v1", "nodes")
 PODS = registry.lookup("", "v1", "pods")
@@ -262,15 +263,9 @@ async def test_sync_sets_no_schedule_taints_from_conditions():
 
 # --- against a real API server ---
 
-@pytest.fixture(scope="module")
-def api_server(tmp_path_factory):
-    # Pods without explicit tolerations get unreachable/not-ready for 3 s (admission).
-    s = start_server(tmp_path_factory, "--default-unreachable-toleration-seconds", "3",
-                     "--default-not-ready-toleration-seconds", "3")
-    try:
-        yield s
-    finally:
-        s.stop()
+# Pods without explicit tolerations get unreachable/not-ready for 3 s (admission).
+server = servers.server_fixture("kyb-controllers", [*API_ONLY, "--default-unreachable-toleration-seconds", "3",
+                                                    "--default-not-ready-toleration-seconds", "3"])
 
 
 def now() -> datetime:
@@ -305,11 +300,11 @@ async def kubelet(client, name: str, stop: asyncio.Event) -> None:
             pass
 
 
-async def test_lost_node_tainted_pods_evicted_and_node_recovers(api_client, namespace):
+async def test_lost_node_tainted_pods_evicted_and_node_recovers(client, namespace):
     zone = {"topology.kubernetes.io/zone": namespace}
     for name in ("nl-alive", "nl-dying"):
-        await api_client.create(NODES, {"metadata": {"name": name, "labels": zone}})
-        await heartbeat(api_client, name)
+        await client.create(NODES, {"metadata": {"name": name, "labels": zone}})
+        await heartbeat(client, name)
     spec = {"containers": [{"name": "c", "image": "busybox"}], "nodeName": "nl-dying"}
     unreachable = {"key": h.UNREACHABLE, "operator": "Exists", "effect": "NoExecute"}
     pods = {"p-zero": [{**unreachable, "tolerationSeconds": 0}],
@@ -318,20 +313,20 @@ async def test_lost_node_tainted_pods_evicted_and_node_recovers(api_client, name
             "p-forever": [unreachable]}
     for name, tolerations in pods.items():
         body = {"metadata": {"name": name}, "spec": {**spec, **({"tolerations": tolerations} if tolerations else {})}}
-        p = await api_client.create(PODS, body, namespace)
+        p = await client.create(PODS, body, namespace)
         p["status"]["phase"] = "Running"
         p["status"]["conditions"] = [{"type": "Ready", "status": "True", "lastTransitionTime": ts(now())}]
-        await api_client.update(PODS, p, subresource="status")
+        await client.update(PODS, p, subresource="status")
 
     settings = Settings(node_monitor_period=1.0, node_monitor_grace_period=3.0, node_startup_grace_period=3.0)
     stop = asyncio.Event()
-    alive = asyncio.create_task(kubelet(api_client, "nl-alive", stop))
+    alive = asyncio.create_task(kubelet(client, "nl-alive", stop))
     try:
-        async with running(api_client, nlc.NodeLifecycleController, settings=settings):
+        async with Controllers(client, [nlc.NodeLifecycleController], settings=settings):
             lost_at = now()  # nl-dying posts nothing from here on
 
             async def tainted():
-                n = await api_client.get(NODES, "nl-dying")
+                n = await client.get(NODES, "nl-dying")
                 return n if h.has_taint(n, h.UNREACHABLE_TAINT) else None
 
             n = await eventually(tainted, timeout=15)
@@ -341,36 +336,36 @@ async def test_lost_node_tainted_pods_evicted_and_node_recovers(api_client, name
             assert {statuses[t][0] for t in ("MemoryPressure", "DiskPressure", "PIDPressure")} == {"Unknown"}
             taint = next(t for t in n["spec"]["taints"] if t["key"] == h.UNREACHABLE and t["effect"] == "NoExecute")
             assert taint.get("timeAdded")
-            await eventually(lambda: _has_no_schedule(api_client), timeout=5)
-            alive_node = await api_client.get(NODES, "nl-alive")
+            await eventually(lambda: _has_no_schedule(client), timeout=5)
+            alive_node = await client.get(NODES, "nl-alive")
             assert not alive_node["spec"].get("taints")
 
             async def evicted(name):
-                p = await api_client.get(PODS, name, namespace)
+                p = await client.get(PODS, name, namespace)
                 return p["metadata"].get("deletionTimestamp")
 
             await eventually(lambda: evicted("p-zero"), timeout=5)
-            p = await api_client.get(PODS, "p-forever", namespace)
+            p = await client.get(PODS, "p-forever", namespace)
             assert h.condition(p["status"], "Ready")["status"] == "False"
             await eventually(lambda: evicted("p-default"), timeout=10)
             assert not await evicted("p-long")
             await eventually(lambda: evicted("p-long"), timeout=12)
             assert not await evicted("p-forever")
 
-            events = (await api_client.list(EVENTS, namespace))["items"]
+            events = (await client.list(EVENTS, namespace))["items"]
             messages = {(e["reason"], e["message"]) for e in events}
             assert ("TaintManagerEviction", f"Marking for deletion Pod {namespace}/p-zero") in messages
             assert ("NodeNotReady", "Node is not ready") in messages
 
             # The kubelet comes back: taints go.
-            back = asyncio.create_task(kubelet(api_client, "nl-dying", stop))
+            back = asyncio.create_task(kubelet(client, "nl-dying", stop))
 
             async def untainted():
-                n = await api_client.get(NODES, "nl-dying")
+                n = await client.get(NODES, "nl-dying")
                 return not n["spec"].get("taints")
 
             await eventually(untainted, timeout=15)
-            node_events = (await api_client.list(EVENTS, "default", field_selector="reason=NodeNotReady"))["items"]
+            node_events = (await client.list(EVENTS, "default", field_selector="reason=NodeNotReady"))["items"]
             assert any(e["involvedObject"]["name"] == "nl-dying" and
                        e["message"] == "Node nl-dying status is now: NodeNotReady" for e in node_events)
             stop.set()
@@ -379,7 +374,7 @@ async def test_lost_node_tainted_pods_evicted_and_node_recovers(api_client, name
         stop.set()
         await alive
         for name in ("nl-alive", "nl-dying"):
-            await api_client.delete(NODES, name)
+            await client.delete(NODES, name)
 
 
 async def _has_no_schedule(client) -> bool:

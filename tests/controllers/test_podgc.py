@@ -6,7 +6,8 @@ from __future__ import annotations
 from kybernetes.api import registry
 from kybernetes.controllers import podgc
 from kybernetes.controllers.context import Settings
-from tests.controllers.conftest import FakeClient, eventually, feed, gone, running, unit_context
+from tests.controllers.conftest import Controllers, eventually, gone
+from tests.controllers.fakes import FakeClient, feed, unit_context
 
 PODS = registry.lookup("", "v1", "pods")
 NODES = registry.lookup("", "v1", "nodes")
@@ -94,24 +95,24 @@ async def test_unscheduled_terminating_and_out_of_service():
 
 # --- against a real API server ---
 
-async def test_orphaned_and_terminated_pods_collected(api_client, namespace):
+async def test_orphaned_and_terminated_pods_collected(client, namespace):
     spec = {"containers": [{"name": "c", "image": "busybox"}]}
-    await api_client.create(NODES, {"metadata": {"name": "podgc-node"}})
+    await client.create(NODES, {"metadata": {"name": "podgc-node"}})
     try:
         for i in range(3):
-            p = await api_client.create(PODS, {"metadata": {"name": f"done-{i}"}, "spec": spec}, namespace)
+            p = await client.create(PODS, {"metadata": {"name": f"done-{i}"}, "spec": spec}, namespace)
             p["status"]["phase"] = "Succeeded"
-            await api_client.update(PODS, p, subresource="status")
-        await api_client.create(PODS, {"metadata": {"name": "orphan"},
+            await client.update(PODS, p, subresource="status")
+        await client.create(PODS, {"metadata": {"name": "orphan"},
                                        "spec": {**spec, "nodeName": "no-such-node"}}, namespace)
-        await api_client.create(PODS, {"metadata": {"name": "bound"},
+        await client.create(PODS, {"metadata": {"name": "bound"},
                                        "spec": {**spec, "nodeName": "podgc-node"}}, namespace)
         settings = Settings(terminated_pod_gc_threshold=1, pod_gc_period=0.2, pod_gc_quarantine=1.0)
-        async with running(api_client, podgc.PodGCController, settings=settings):
-            await eventually(lambda: gone(api_client, PODS, "orphan", namespace))
+        async with Controllers(client, [podgc.PodGCController], settings=settings):
+            await eventually(lambda: gone(client, PODS, "orphan", namespace))
             for name in ("done-0", "done-1"):  # the oldest two of three
-                await eventually(lambda name=name: gone(api_client, PODS, name, namespace))
-            await api_client.get(PODS, "done-2", namespace)
-            await api_client.get(PODS, "bound", namespace)
+                await eventually(lambda name=name: gone(client, PODS, name, namespace))
+            await client.get(PODS, "done-2", namespace)
+            await client.get(PODS, "bound", namespace)
     finally:
-        await api_client.delete(NODES, "podgc-node")
+        await client.delete(NODES, "podgc-node")

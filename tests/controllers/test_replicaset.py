@@ -5,18 +5,17 @@ parts and of ``sync`` on pre-filled caches, then integration tests against a rea
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from kybernetes.api import registry, status
+from kybernetes.api import registry
 from kybernetes.client import clock as clocks
 from kybernetes.controllers import expectations, podcontrol, podutil, replicaset
-from tests.controllers.fakekubelet import (NAMESPACES, PODS, SERVER_ARGS, Controllers, FakeClient,
-                                          FakeKubelet, PodCounter, connect, eventually, running,
-                                          unit_context)
-from tests.e2e.cluster import Server, free_port
+from tests import servers
+from tests.controllers.conftest import SERVER_ARGS, Controllers, eventually
+from tests.controllers.fakes import WorkloadClient, unit_context
+from tests.controllers.kubelet_sim import PODS, KubeletSim, PodCounter
 
 RS = registry.lookup("apps", "v1", "replicasets")
 RC = registry.lookup("", "v1", "replicationcontrollers")
@@ -138,7 +137,7 @@ def rs_controller(client, clock=None):
 
 
 async def test_sync_creates_missing_pods_once_while_creations_are_in_flight():
-    client, clock = FakeClient(), clocks.FakeClock()
+    client, clock = WorkloadClient(), clocks.FakeClock()
     c = rs_controller(client, clock)
     rs = replica_set(replicas=3)
     c.rs_informer.store.add(rs)
@@ -164,7 +163,7 @@ async def test_sync_creates_missing_pods_once_while_creations_are_in_flight():
 
 
 async def test_sync_deletes_surplus_in_ranked_order_and_ignores_inactive_pods():
-    client = FakeClient()
+    client = WorkloadClient()
     c = rs_controller(client)
     rs = replica_set(replicas=2)
     c.rs_informer.store.add(rs)
@@ -177,7 +176,7 @@ async def test_sync_deletes_surplus_in_ranked_order_and_ignores_inactive_pods():
 
 
 async def test_sync_adopts_matching_orphans_after_a_quorum_read():
-    client = FakeClient()
+    client = WorkloadClient()
     c = rs_controller(client)
     rs = replica_set(replicas=1)
     c.rs_informer.store.add(rs)
@@ -189,7 +188,7 @@ async def test_sync_adopts_matching_orphans_after_a_quorum_read():
     assert patches[0][3]["metadata"]["ownerReferences"][0]["uid"] == "uid-rs"
     assert not client.writes("create", "pods")
     # Being deleted (seen by the quorum GET, not yet by the cache): no adoption.
-    client2 = FakeClient()
+    client2 = WorkloadClient()
     c2 = rs_controller(client2)
     c2.rs_informer.store.add(rs)
     client2.put("replicasets", {**rs, "metadata": {**rs["metadata"], "deletionTimestamp": ts(0)}})
@@ -201,29 +200,10 @@ async def test_sync_adopts_matching_orphans_after_a_quorum_read():
 
 # --- against a real API server ---
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = Server(str(tmp_path_factory.mktemp("kyb-rs")), free_port(), args=SERVER_ARGS)
-    s.start()
-    yield s
-    s.stop()
+server = servers.server_fixture("kyb-rs", SERVER_ARGS)
 
 
-@pytest.fixture
-async def client(server):
-    async with connect(server.kubeconfig) as c:
-        yield c
-
-
-@pytest.fixture
-async def ns(client):
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    await client.create(NAMESPACES, {"metadata": {"name": name}})
-    yield name
-    try:
-        await client.delete(NAMESPACES, name)
-    except status.StatusError:
-        pass
+ns = servers.namespace_fixture(delete=True)
 
 
 def manifest(name="web", replicas=3, labels=None):
@@ -241,8 +221,8 @@ async def pods_of(client, ns, owner_uid=None):
 
 
 async def test_replica_set_keeps_exactly_n_pods_and_replaces_a_deleted_one(client, ns):
-    async with running(Controllers(client, which=("rs",)), FakeKubelet(client, ns),
-                       PodCounter(client, ns)) as (_, _, counter):
+    async with Controllers(client, [replicaset.ReplicaSetController]), KubeletSim(client, ns), \
+            PodCounter(client, ns) as counter:
         rs = await client.create(RS, manifest(replicas=3), ns)
         uid = rs["metadata"]["uid"]
 
@@ -261,7 +241,7 @@ async def test_replica_set_keeps_exactly_n_pods_and_replaces_a_deleted_one(clien
 
 
 async def test_scale_down_deletes_unready_and_cheap_pods_first(client, ns):
-    async with running(Controllers(client, which=("rs",)), FakeKubelet(client, ns)) as (_, kubelet):
+    async with Controllers(client, [replicaset.ReplicaSetController]), KubeletSim(client, ns) as kubelet:
         await client.create(RS, manifest(replicas=4), ns)
         await eventually(lambda: len(kubelet.ready_pods()) == 4)
         names = sorted(p["metadata"]["name"] for p in kubelet.ready_pods())
@@ -274,7 +254,7 @@ async def test_scale_down_deletes_unready_and_cheap_pods_first(client, ns):
 
 
 async def test_adopts_matching_orphan_and_releases_pod_whose_labels_change(client, ns):
-    async with running(Controllers(client, which=("rs",)), FakeKubelet(client, ns)) as (_, kubelet):
+    async with Controllers(client, [replicaset.ReplicaSetController]), KubeletSim(client, ns) as kubelet:
         orphan = manifest()["spec"]["template"] | {"metadata": {"name": "orphan", "labels": {"app": "web"}}}
         await client.create(PODS, orphan, ns)
         rs = await client.create(RS, manifest(replicas=2), ns)
@@ -294,7 +274,7 @@ async def test_adopts_matching_orphan_and_releases_pod_whose_labels_change(clien
 
 
 async def test_replication_controller_runs_its_pods(client, ns):
-    async with running(Controllers(client, which=("rc",)), FakeKubelet(client, ns)) as (_, kubelet):
+    async with Controllers(client, [replicaset.ReplicationControllerController]), KubeletSim(client, ns) as kubelet:
         rc = manifest(replicas=2)
         rc["spec"]["selector"] = {"app": "web"}
         await client.create(RC, rc, ns)
@@ -309,7 +289,7 @@ async def test_replication_controller_runs_its_pods(client, ns):
 
 
 async def test_min_ready_seconds_delays_availability_without_further_pod_events(client, ns):
-    async with running(Controllers(client, which=("rs",)), FakeKubelet(client, ns)) as (_, kubelet):
+    async with Controllers(client, [replicaset.ReplicaSetController]), KubeletSim(client, ns):
         rs = manifest(replicas=2)
         rs["spec"]["minReadySeconds"] = 2
         await client.create(RS, rs, ns)

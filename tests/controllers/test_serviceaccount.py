@@ -8,7 +8,8 @@ from kybernetes.api import registry, status
 from kybernetes.client import kubeconfig
 from kybernetes.controllers import serviceaccount as sac
 from kybernetes.controllers.context import Settings
-from tests.controllers.conftest import FakeClient, eventually, feed, running, unit_context
+from tests.controllers.conftest import Controllers, eventually
+from tests.controllers.fakes import FakeClient, feed, unit_context
 
 NS = registry.lookup("", "v1", "namespaces")
 SA = registry.lookup("", "v1", "serviceaccounts")
@@ -83,33 +84,33 @@ def test_root_ca_from_settings_first():
 
 # --- against a real API server ---
 
-async def test_new_namespace_gets_default_account_and_root_ca(api_server, api_client):
-    ca = kubeconfig.load(api_server.kubeconfig).ca_data
+async def test_new_namespace_gets_default_account_and_root_ca(server, client):
+    ca = kubeconfig.load(server.kubeconfig).ca_data
     assert ca
-    async with running(api_client, sac.ServiceAccountController, sac.RootCACertPublisher,
-                       settings=Settings()):
+    async with Controllers(client, [sac.ServiceAccountController, sac.RootCACertPublisher],
+                           settings=Settings()):
         name = "sa-test"
-        await api_client.create(NS, {"metadata": {"name": name}})
-        await eventually(lambda: api_client.get(SA, "default", name))
-        cm = await eventually(lambda: api_client.get(CM, "kube-root-ca.crt", name))
+        await client.create(NS, {"metadata": {"name": name}})
+        await eventually(lambda: client.get(SA, "default", name))
+        cm = await eventually(lambda: client.get(CM, "kube-root-ca.crt", name))
         assert cm["data"]["ca.crt"] == ca.decode()
         assert cm["metadata"]["annotations"]["kubernetes.io/description"] == sac.DESCRIPTION
         # Every pre-existing namespace got them too.
-        await eventually(lambda: api_client.get(SA, "default", "kube-system"))
-        await eventually(lambda: api_client.get(CM, "kube-root-ca.crt", "kube-public"))
+        await eventually(lambda: client.get(SA, "default", "kube-system"))
+        await eventually(lambda: client.get(CM, "kube-root-ca.crt", "kube-public"))
 
         # Deleted: made again. Edited: put back.
-        first = await api_client.get(SA, "default", name)
-        await api_client.delete(SA, "default", name)
+        first = await client.get(SA, "default", name)
+        await client.delete(SA, "default", name)
 
         async def recreated():
-            sa = await api_client.get(SA, "default", name)
+            sa = await client.get(SA, "default", name)
             return sa["metadata"]["uid"] != first["metadata"]["uid"]
 
         await eventually(recreated)
-        await api_client.patch(CM, "kube-root-ca.crt", {"data": {"ca.crt": "nonsense"}}, namespace=name)
+        await client.patch(CM, "kube-root-ca.crt", {"data": {"ca.crt": "nonsense"}}, namespace=name)
 
         async def restored():
-            return (await api_client.get(CM, "kube-root-ca.crt", name))["data"]["ca.crt"] == ca.decode()
+            return (await client.get(CM, "kube-root-ca.crt", name))["data"]["ca.crt"] == ca.decode()
 
         await eventually(restored)

@@ -10,8 +10,8 @@ from kybernetes.api import registry
 from kybernetes.controllers import history
 from kybernetes.controllers import statefulset_pods as sp
 from kybernetes.controllers.statefulset import StatefulSetController
-from tests.controllers.kubelet_sim import (  # noqa: F401 (fixtures)
-    PODS, Controllers, KubeletSim, eventually, make_nodes, pods_of, sim_client, sim_namespace, sim_server)
+from tests.controllers.conftest import Controllers, eventually
+from tests.controllers.kubelet_sim import PODS, KubeletSim, make_nodes, pods_of
 from tests.e2e.cluster import Kubectl
 
 STATEFULSETS = registry.lookup("apps", "v1", "statefulsets")
@@ -94,8 +94,8 @@ def test_replica_status_counts():
                   "updatedReplicas": 1}
 
 
-async def test_ordered_creation_and_reverse_scale_down(sim_server, sim_client, sim_namespace, tmp_path):
-    client, ns = sim_client, sim_namespace
+async def test_ordered_creation_and_reverse_scale_down(server, client, namespace, tmp_path):
+    ns = namespace
     await make_nodes(client, [f"{ns}-n"])
     ready = {"on": False}
     sim = KubeletSim(client, ns, [f"{ns}-n"], outcome=lambda pod: "Running" if ready["on"] else "NotReady")
@@ -125,7 +125,7 @@ async def test_ordered_creation_and_reverse_scale_down(sim_server, sim_client, s
             await eventually(lambda: created == ["web-0", "web-1", "web-2"])
             claims = sorted(c["metadata"]["name"] for c in (await client.list(PVCS, ns))["items"])
             assert claims == ["data-web-0", "data-web-1", "data-web-2"]
-            kubectl = Kubectl(sim_server, str(tmp_path / "kubectl"))
+            kubectl = Kubectl(server, str(tmp_path / "kubectl"))
             assert "roll" in await asyncio.to_thread(kubectl, "rollout", "status", "sts/web", "-n", ns,
                                                      "--timeout=30s")
             pod = await client.get(PODS, "web-1", ns)
@@ -165,8 +165,8 @@ async def test_ordered_creation_and_reverse_scale_down(sim_server, sim_client, s
         await asyncio.gather(watcher, return_exceptions=True)
 
 
-async def test_parallel_creates_all_at_once(sim_client, sim_namespace):
-    client, ns = sim_client, sim_namespace
+async def test_parallel_creates_all_at_once(client, namespace):
+    ns = namespace
     await make_nodes(client, [f"{ns}-n"])
     async with Controllers(client, [StatefulSetController]), \
             KubeletSim(client, ns, [f"{ns}-n"], outcome=lambda pod: "NotReady"):

@@ -9,16 +9,11 @@ import uuid
 
 import pytest
 
-from tests.e2e.cluster import API_ONLY, Kubectl, Server, free_port, running
+from tests import servers
+from tests.e2e.cluster import API_ONLY, Kubectl
 from tests.e2e.rest import Rest
 
-
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    s = Server(str(tmp_path_factory.mktemp("kyb-server")), free_port())
-    s.start()
-    yield s
-    s.stop()
+server = servers.server_fixture("kyb-server", scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -39,11 +34,7 @@ def namespace(kubectl):
 # API server did (a Terminating namespace stays Terminating, a Foreground
 # finalizer stays), and nothing writes behind the test's back.
 
-
-@pytest.fixture(scope="session")
-def api_server(tmp_path_factory):
-    with running(Server(str(tmp_path_factory.mktemp("kyb-api")), free_port(), args=API_ONLY)) as s:
-        yield s
+api_server = servers.server_fixture("kyb-api", API_ONLY, scope="session")
 
 
 @pytest.fixture(scope="session")

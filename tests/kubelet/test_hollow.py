@@ -12,29 +12,16 @@ import pytest
 
 from kybernetes.api import registry
 from kybernetes.api.status import StatusError
-from kybernetes.client import kubeconfig, rest
 from kybernetes.kubelet import hollow
-from tests.e2e.cluster import Server, free_port
+from tests import servers
 
 NODES = registry.lookup("", "v1", "nodes")
 PODS = registry.lookup("", "v1", "pods")
 LEASES = registry.lookup("coordination.k8s.io", "v1", "leases")
-NAMESPACES = registry.lookup("", "v1", "namespaces")
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = Server(str(tmp_path_factory.mktemp("kyb-hollow-server")), free_port(),
-               args=["--disable-scheduler"])
-    s.start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-async def client(server):
-    async with rest.Client(kubeconfig.load(server.kubeconfig), component="hollow-test") as c:
-        yield c
+server = servers.server_fixture("kyb-hollow-server", ["--disable-scheduler"])
+client = servers.client_fixture("hollow-test")
+namespace = servers.namespace_fixture()
 
 
 @pytest.fixture
@@ -50,13 +37,6 @@ async def nodes(client):
     for name in hn.names:
         with contextlib.suppress(StatusError):
             await client.delete(NODES, name)
-
-
-@pytest.fixture
-async def namespace(client):
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    await client.create(NAMESPACES, {"metadata": {"name": name}})
-    yield name
 
 
 async def eventually(fn, timeout: float = 10.0):

@@ -12,26 +12,13 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 
-from kybernetes.api import registry
-from kybernetes.api.status import StatusError
-from kybernetes.client import kubeconfig, rest
-from tests.e2e.cluster import ROOT, Server, free_port
+from tests import servers
+from tests.e2e.cluster import ROOT
 
-NAMESPACES = registry.lookup("", "v1", "namespaces")
-NODES = registry.lookup("", "v1", "nodes")
-
-
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    s = Server(str(tmp_path_factory.mktemp("kyb-scheduler-server")), free_port(),
-               args=["--disable-scheduler"])
-    s.start()
-    yield s
-    s.stop()
+server = servers.server_fixture("kyb-scheduler-server", ["--disable-scheduler"], scope="session")
 
 
 @pytest.fixture(scope="session")
@@ -63,17 +50,11 @@ def hollow_nodes(server):
 
 @pytest.fixture
 async def client(server, hollow_nodes):
-    async with rest.Client(kubeconfig.load(server.kubeconfig), component="scheduler-test") as c:
+    async with servers.connect(server, "scheduler-test") as c:
         yield c
 
 
-@pytest.fixture
-async def namespace(client):
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    await client.create(NAMESPACES, {"metadata": {"name": name}})
-    yield name
-    with contextlib.suppress(rest.ClientError, StatusError):
-        await client.delete(NAMESPACES, name)
+namespace = servers.namespace_fixture(delete=True)
 
 
 @contextlib.asynccontextmanager

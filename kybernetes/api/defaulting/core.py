@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from kybernetes.api.defaulting.pods import (
-    default_pod_template, default_pvc_spec, default_volume_sources, dict_at, dicts_at, missing, round_resource_list,
+    default_pod_template, default_pvc_spec, default_volume_sources, dict_at, dict_field, dicts_at, missing,
+    round_resource_list,
 )
 
 CLIENT_IP_TIMEOUT = 10800
@@ -20,10 +21,7 @@ CLIENT_IP_TIMEOUT = 10800
 
 def status(obj: dict[str, Any]) -> dict[str, Any]:
     """The status struct, which Go always serializes (as {} when empty)."""
-    st = obj.get("status")
-    if not isinstance(st, dict):
-        st = obj["status"] = {}
-    return st
+    return dict_field(obj, "status")
 
 
 def default_service(svc: dict[str, Any]) -> None:
@@ -52,9 +50,7 @@ def default_service(svc: dict[str, Any]) -> None:
     if spec.get("internalTrafficPolicy") is None and typ in ("NodePort", "LoadBalancer", "ClusterIP"):
         spec["internalTrafficPolicy"] = "Cluster"
     st = status(svc)
-    lb = st.get("loadBalancer")
-    if not isinstance(lb, dict):
-        lb = st["loadBalancer"] = {}
+    lb = dict_field(st, "loadBalancer")
     if typ == "LoadBalancer":
         if spec.get("allocateLoadBalancerNodePorts") is None:
             spec["allocateLoadBalancerNodePorts"] = True
@@ -67,10 +63,7 @@ def default_namespace(ns: dict[str, Any]) -> None:
     meta = ns.setdefault("metadata", {})
     name = meta.get("name") if isinstance(meta, dict) else None
     if isinstance(name, str) and name:
-        labels = meta.get("labels")
-        if not isinstance(labels, dict):
-            labels = meta["labels"] = {}
-        labels["kubernetes.io/metadata.name"] = name
+        dict_field(meta, "labels")["kubernetes.io/metadata.name"] = name
     ns.setdefault("spec", {})
     st = status(ns)
     if missing(st, "phase"):

@@ -13,7 +13,7 @@ import copy
 from typing import Any
 
 from kybernetes.api.defaulting.core import status
-from kybernetes.api.defaulting.pods import dict_at, dicts_at, missing
+from kybernetes.api.defaulting.pods import dict_at, dict_field, dicts_at, missing
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
 DEFAULT_CPU_UTILIZATION = 80
@@ -48,9 +48,7 @@ def default_network_policy(np_: dict[str, Any]) -> None:
 
 
 def default_ingress(ing: dict[str, Any]) -> None:
-    st = status(ing)
-    if not isinstance(st.get("loadBalancer"), dict):
-        st["loadBalancer"] = {}
+    dict_field(status(ing), "loadBalancer")
 
 
 def default_binding(binding: dict[str, Any]) -> None:

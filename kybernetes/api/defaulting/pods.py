@@ -38,6 +38,15 @@ def dict_at(obj: Any, key: str) -> dict[str, Any] | None:
     return v if isinstance(v, dict) else None
 
 
+def dict_field(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    """``obj[key]``, first set to ``{}`` when absent or not an object (a Go struct field
+    that is never nil)."""
+    v = obj.get(key)
+    if not isinstance(v, dict):
+        v = obj[key] = {}
+    return v
+
+
 def dicts_at(obj: Any, key: str) -> list[dict[str, Any]]:
     v = obj.get(key) if isinstance(obj, dict) else None
     return [x for x in v if isinstance(x, dict)] if isinstance(v, list) else []
@@ -111,10 +120,9 @@ def default_container(c: dict[str, Any]) -> None:
         value_from = dict_at(env, "valueFrom")
         if value_from is not None:
             _field_ref(value_from.get("fieldRef"))
-    if not isinstance(c.get("resources"), dict):
-        c["resources"] = {}
-    round_resource_list(c["resources"].get("limits"))
-    round_resource_list(c["resources"].get("requests"))
+    resources = dict_field(c, "resources")
+    round_resource_list(resources.get("limits"))
+    round_resource_list(resources.get("requests"))
     for name in ("livenessProbe", "readinessProbe", "startupProbe"):
         probe = dict_at(c, name)
         if probe is not None:

@@ -15,35 +15,32 @@ from __future__ import annotations
 from typing import Any
 
 from kybernetes.api.defaulting.core import status
-from kybernetes.api.defaulting.pods import default_pod_template, default_pvc_spec, dict_at, dicts_at, missing
+from kybernetes.api.defaulting.pods import (
+    default_pod_template, default_pvc_spec, dict_at, dict_field, dicts_at, missing,
+)
 
 MAX_INT32 = 2**31 - 1
 
 
-def _spec(obj: dict[str, Any]) -> dict[str, Any]:
-    spec = obj.get("spec")
-    if not isinstance(spec, dict):
-        spec = obj["spec"] = {}
-    return spec
-
-
-def default_deployment(d: dict[str, Any]) -> None:
-    spec = _spec(d)
-    if spec.get("replicas") is None:
-        spec["replicas"] = 1
-    strategy = spec.get("strategy")
-    if not isinstance(strategy, dict):
-        strategy = spec["strategy"] = {}
+def _rolling_update(spec: dict[str, Any], field: str, max_unavailable: int | str, max_surge: int | str) -> None:
+    """A Deployment's ``strategy`` or a DaemonSet's ``updateStrategy``: RollingUpdate
+    unless told otherwise, with the kind's maxUnavailable and maxSurge."""
+    strategy = dict_field(spec, field)
     if missing(strategy, "type"):
         strategy["type"] = "RollingUpdate"
     if strategy["type"] == "RollingUpdate":
-        ru = strategy.get("rollingUpdate")
-        if not isinstance(ru, dict):
-            ru = strategy["rollingUpdate"] = {}
+        ru = dict_field(strategy, "rollingUpdate")
         if ru.get("maxUnavailable") is None:
-            ru["maxUnavailable"] = "25%"
+            ru["maxUnavailable"] = max_unavailable
         if ru.get("maxSurge") is None:
-            ru["maxSurge"] = "25%"
+            ru["maxSurge"] = max_surge
+
+
+def default_deployment(d: dict[str, Any]) -> None:
+    spec = dict_field(d, "spec")
+    if spec.get("replicas") is None:
+        spec["replicas"] = 1
+    _rolling_update(spec, "strategy", "25%", "25%")
     if spec.get("revisionHistoryLimit") is None:
         spec["revisionHistoryLimit"] = 10
     if spec.get("progressDeadlineSeconds") is None:
@@ -53,39 +50,25 @@ def default_deployment(d: dict[str, Any]) -> None:
 
 
 def default_replica_set(rs: dict[str, Any]) -> None:
-    spec = _spec(rs)
+    spec = dict_field(rs, "spec")
     if spec.get("replicas") is None:
         spec["replicas"] = 1
     default_pod_template(spec.setdefault("template", {}))
 
 
 def default_daemon_set(ds: dict[str, Any]) -> None:
-    spec = _spec(ds)
-    strategy = spec.get("updateStrategy")
-    if not isinstance(strategy, dict):
-        strategy = spec["updateStrategy"] = {}
-    if missing(strategy, "type"):
-        strategy["type"] = "RollingUpdate"
-    if strategy["type"] == "RollingUpdate":
-        ru = strategy.get("rollingUpdate")
-        if not isinstance(ru, dict):
-            ru = strategy["rollingUpdate"] = {}
-        if ru.get("maxUnavailable") is None:
-            ru["maxUnavailable"] = 1
-        if ru.get("maxSurge") is None:
-            ru["maxSurge"] = 0
+    spec = dict_field(ds, "spec")
+    _rolling_update(spec, "updateStrategy", 1, 0)
     if spec.get("revisionHistoryLimit") is None:
         spec["revisionHistoryLimit"] = 10
     default_pod_template(spec.setdefault("template", {}))
 
 
 def default_stateful_set(ss: dict[str, Any]) -> None:
-    spec = _spec(ss)
+    spec = dict_field(ss, "spec")
     if missing(spec, "podManagementPolicy"):
         spec["podManagementPolicy"] = "OrderedReady"
-    strategy = spec.get("updateStrategy")
-    if not isinstance(strategy, dict):
-        strategy = spec["updateStrategy"] = {}
+    strategy = dict_field(spec, "updateStrategy")
     if missing(strategy, "type"):
         strategy["type"] = "RollingUpdate"
         if strategy.get("rollingUpdate") is None:
@@ -93,9 +76,7 @@ def default_stateful_set(ss: dict[str, Any]) -> None:
     ru = dict_at(strategy, "rollingUpdate")
     if strategy["type"] == "RollingUpdate" and ru is not None and ru.get("partition") is None:
         ru["partition"] = 0
-    policy = spec.get("persistentVolumeClaimRetentionPolicy")
-    if not isinstance(policy, dict):
-        policy = spec["persistentVolumeClaimRetentionPolicy"] = {}
+    policy = dict_field(spec, "persistentVolumeClaimRetentionPolicy")
     for name in ("whenDeleted", "whenScaled"):
         if missing(policy, name):
             policy[name] = "Retain"
@@ -122,7 +103,7 @@ def default_job_spec_template(spec: dict[str, Any]) -> None:
 
 
 def default_job(job: dict[str, Any]) -> None:
-    spec = _spec(job)
+    spec = dict_field(job, "spec")
     if spec.get("completions") is None and spec.get("parallelism") is None:
         spec["completions"] = 1
         spec["parallelism"] = 1
@@ -153,7 +134,7 @@ def default_job(job: dict[str, Any]) -> None:
 
 
 def default_cron_job(cj: dict[str, Any]) -> None:
-    spec = _spec(cj)
+    spec = dict_field(cj, "spec")
     if missing(spec, "concurrencyPolicy"):
         spec["concurrencyPolicy"] = "Allow"
     if spec.get("suspend") is None:
