@@ -5,7 +5,8 @@ names cover every way a client reaches it (127.0.0.1, localhost, the host
 name, ``kubernetes.default.svc...`` and the first service IP); and client
 certificates (the admin's with ``O=system:masters``). Files are written mode
 600 inside a 700 directory; existing ones are reused, so restarts keep the
-same identity. The kubeconfig that ``kubectl`` uses is written here too.
+same identity. The kubeconfig that ``kubectl`` uses is written here too,
+and the RSA key that signs service-account tokens (k3s's ``service.key``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = datetime.timedelta(days=365 * 10)
@@ -117,6 +118,27 @@ def issue(ca: Pair, pair: Pair, common_name: str, *, organizations: tuple[str, .
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     _save(pair, builder.sign(ca_key, hashes.SHA256()), key)
     return pair
+
+
+def ensure_service_account_key(directory: str) -> str:
+    """The key that signs service-account tokens (RSA 2048, PEM, mode 600),
+    made once: every token ever issued is verified with it, so a restart
+    must keep it."""
+    path = os.path.join(directory, "service-account.key")
+    if not os.path.exists(path):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        _write_private(path, key.private_bytes(serialization.Encoding.PEM,
+                                               serialization.PrivateFormat.TraditionalOpenSSL,
+                                               serialization.NoEncryption()))
+    return path
+
+
+def load_service_account_key(path: str) -> rsa.RSAPrivateKey:
+    with open(path, "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError(f"{path}: not an RSA private key")
+    return key
 
 
 def serving_names(service_ip: str, extra: tuple[str, ...] = ()) -> tuple[tuple[str, ...], tuple[str, ...]]:

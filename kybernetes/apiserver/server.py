@@ -17,11 +17,12 @@ import ssl
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kybernetes.api import openapi, registry, status
 from kybernetes.apiserver import (admission, allocation, authn, authz, bootstrap, componentstatuses,
-                                  deleting, discovery, encoding, reading, requestinfo, resource_store,
-                                  strategies, subresources, watchcache, watching, writing)
+                                  deleting, discovery, encoding, pki, reading, requestinfo, resource_store,
+                                  strategies, subresources, tokens, watchcache, watching, writing)
 from kybernetes.apiserver.calls import STATE, Call, respond_status
 from kybernetes.storage.types import Store
 
@@ -44,6 +45,23 @@ class Settings:
     advertise_address: str = "127.0.0.1"
     default_not_ready_toleration_seconds: int = 300
     default_unreachable_toleration_seconds: int = 300
+    # --service-account-signing-key-file; unset, a key of this process only
+    # (tokens die with it), which is what in-process tests want.
+    service_account_key_file: str = ""
+    # --service-account-issuer; unset, k3s's https://kubernetes.default.svc.<cluster domain>.
+    service_account_issuer: str = ""
+    # --api-audiences; unset, the issuer (as kube-apiserver defaults it).
+    api_audiences: tuple[str, ...] = ()
+    service_account_max_token_expiration: int = 0  # seconds; 0: no cap
+    service_account_extend_token_expiration: bool = True
+
+    @property
+    def issuer(self) -> str:
+        return self.service_account_issuer or f"https://kubernetes.default.svc.{self.cluster_domain}"
+
+    @property
+    def audiences(self) -> tuple[str, ...]:
+        return tuple(self.api_audiences) or (self.issuer,)
 
 
 @dataclass
@@ -58,6 +76,7 @@ class State:
     authenticator: authn.Authenticator
     authorizer: authz.Authorizer
     services: strategies.ServiceAddresses
+    service_accounts: tokens.ServiceAccountTokens
     ready: asyncio.Event = field(default_factory=asyncio.Event)
 
     def resource_store(self, group: str, version: str, plural: str) -> resource_store.ResourceStore | None:
@@ -93,6 +112,27 @@ def build_state(store: Store, settings: Settings, authenticator: authn.Authentic
         except status.StatusError:
             return None
 
+    async def lookup(plural: str, namespace: str, name: str) -> dict | None:
+        # Token checks read the watch cache, as upstream's read informers:
+        # every authenticated request makes them.
+        rs = stores[("", "v1", plural)]
+        if rs.cache.ready.is_set():
+            return rs.cache.get(rs.key(namespace, name))
+        try:
+            return (await rs.read(namespace, name))[0]
+        except status.StatusError:
+            return None
+
+    if settings.service_account_key_file:
+        key = pki.load_service_account_key(settings.service_account_key_file)
+    else:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    service_accounts = tokens.ServiceAccountTokens(
+        key, settings.issuer, settings.audiences, lookup,
+        max_expiration_seconds=settings.service_account_max_token_expiration,
+        extend_expiration=settings.service_account_extend_token_expiration)
+    authenticator.add_token_authenticator(service_accounts)
+
     chain = admission.Chain([
         admission.NamespaceLifecycle(get_namespace),
         admission.ServiceAccount(),
@@ -103,7 +143,7 @@ def build_state(store: Store, settings: Settings, authenticator: authn.Authentic
     ips = allocation.IPAllocator(store, settings.service_cidr)
     ports = allocation.PortAllocator(store, *settings.node_port_range)
     return State(store, settings, stores, caches, chain, authenticator, authz.AlwaysAllow(),
-                 strategies.ServiceAddresses(ips, ports))
+                 strategies.ServiceAddresses(ips, ports), service_accounts)
 
 
 # -- routing -------------------------------------------------------------------------
@@ -207,6 +247,8 @@ async def _resource(request: web.Request, state: State, info: requestinfo.Reques
         return await subresources.evict(call)
     if sub == "finalize":
         return await subresources.finalize(call)
+    if sub == "token":
+        return await subresources.token_request(call)
     if sub and sub != "status":
         raise status.error(501, "NotImplemented", f"the {r.plural}/{sub} subresource is not served yet")
     if verb == "get":
@@ -232,7 +274,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     state: State = request.app[STATE]
     try:
         info = requestinfo.parse(request.method, request.path, request.query)
-        user = state.authenticator.authenticate(request)
+        user = await state.authenticator.authenticate(request)
         if user is None:
             if not authn.Authenticator.is_public(request.path) or "Authorization" in request.headers:
                 raise status.unauthorized()

@@ -1,15 +1,17 @@
 """Subresources with their own bodies: scale, binding, eviction, finalize,
-and the review kinds that are answered rather than stored.
+token, and the review kinds that are answered rather than stored.
 
 ``/scale`` reads and writes ``spec.replicas`` through an autoscaling/v1
 Scale; ``pods/binding`` assigns a node once; ``pods/eviction`` deletes a pod
-as a policy/v1 Eviction; ``namespaces/finalize`` edits ``spec.finalizers``.
+as a policy/v1 Eviction; ``namespaces/finalize`` edits ``spec.finalizers``;
+``serviceaccounts/token`` answers a TokenRequest with a signed token.
 (``/status`` goes through the generic update path.)
 """
 
 from __future__ import annotations
 
 import copy
+import datetime
 
 from aiohttp import web
 
@@ -158,6 +160,115 @@ async def finalize(call: Call) -> web.Response:
     return respond(call, from_storage(call.resource, result))
 
 
+# authentication/validation ValidateTokenRequest's bounds, and the v1 default.
+MIN_TOKEN_SECONDS = 10 * 60
+MAX_TOKEN_SECONDS = 1 << 32
+DEFAULT_TOKEN_SECONDS = 60 * 60
+
+
+def _token_request_invalid(name: str, field: str, value: object, detail: str) -> status.StatusError:
+    shown = f'"{value}"' if isinstance(value, str) else value
+    message = f"Invalid value: {shown}: {detail}"
+    return status.invalid("TokenRequest", "authentication.k8s.io", name,
+                          [{"reason": "FieldValueInvalid", "field": field, "message": message}],
+                          f'TokenRequest.authentication.k8s.io "{name}" is invalid: {field}: {message}')
+
+
+async def _bound_object(call: Call, account: str, ref: dict) -> tuple[dict | None, dict | None, dict | None]:
+    """(pod, secret, node) a token is bound to, as TokenREST.Create reads them;
+    errors are upstream's."""
+    state = call.request.app[STATE]
+    namespace, name = call.info.namespace, str(ref.get("name") or "")
+    api_version, kind = str(ref.get("apiVersion") or ""), str(ref.get("kind") or "")
+    group, _, version = api_version.rpartition("/")
+    pod = secret = node = None
+    if group == "" and kind == "Pod":
+        pod = await state.resource_store("", "v1", "pods").get(namespace, name)
+        if pod.get("spec", {}).get("serviceAccountName") != account:
+            raise status.bad_request(f'cannot bind token for serviceaccount "{account}" to pod running '
+                                     f"with different serviceaccount name.")
+        node_name = pod.get("spec", {}).get("nodeName")
+        if node_name:  # ServiceAccountTokenPodNodeInfo: the pod's node goes into the claims too
+            nodes = state.resource_store("", "v1", "nodes")
+            try:
+                node = await nodes.get("", node_name, "0")
+            except status.StatusError as e:
+                if e.code != 404:
+                    raise
+                node = {"metadata": {"name": node_name}}
+        uid = pod["metadata"].get("uid")
+    elif group == "" and kind == "Node":
+        node = await state.resource_store("", "v1", "nodes").get("", name)
+        uid = node["metadata"].get("uid")
+    elif group == "" and kind == "Secret":
+        secret = await state.resource_store("", "v1", "secrets").get(namespace, name)
+        uid = secret["metadata"].get("uid")
+    else:
+        raise status.bad_request(f"cannot bind token to object of type {group}/{version}, Kind={kind}")
+    if ref.get("uid") and ref["uid"] != uid:
+        raise status.conflict(kind, group, name,
+                              f"the UID in the bound object reference ({ref['uid']}) does not match the "
+                              f"UID in record. The object might have been deleted and then recreated")
+    return pod, secret, node
+
+
+async def token_request(call: Call) -> web.Response:
+    """serviceaccounts/token: a TokenRequest, answered with a token for the
+    service account (upstream TokenREST.Create, in its order)."""
+    body = encoding.decode_body(await writing.read_body(call.request), call.request.headers.get("Content-Type"))
+    if not isinstance(body, dict):
+        raise status.bad_request("the body of the request was not a TokenRequest")
+    namespace, name = call.info.namespace, call.info.name
+    meta = dict(body.get("metadata") or {})
+    spec = dict(body.get("spec") or {})
+    if meta.get("name") and meta["name"] != name:
+        raise _token_request_invalid(name, "metadata.name", meta["name"],
+                                     "must match the service account name if specified")
+    if meta.get("namespace") and meta["namespace"] != namespace:
+        raise _token_request_invalid(name, "metadata.namespace", meta["namespace"],
+                                     "must match the service account namespace if specified")
+    account = await call.store.get(namespace, name)
+    issuer = call.request.app[STATE].service_accounts
+    audiences = spec.get("audiences") or list(issuer.audiences)
+    expiration = spec.get("expirationSeconds")
+    expiration = DEFAULT_TOKEN_SECONDS if expiration is None else expiration
+    ref = spec.get("boundObjectRef")
+    if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences) \
+            or not isinstance(expiration, int) or isinstance(expiration, bool) \
+            or not isinstance(ref, (dict, type(None))):
+        raise status.bad_request("the body of the request was not a valid TokenRequest")
+    if expiration < MIN_TOKEN_SECONDS:
+        raise _token_request_invalid("", "spec.expirationSeconds", expiration,
+                                     "may not specify a duration less than 10 minutes")
+    if expiration > MAX_TOKEN_SECONDS:
+        raise _token_request_invalid("", "spec.expirationSeconds", expiration,
+                                     "may not specify a duration larger than 2^32 seconds")
+    pod, secret, node = await _bound_object(call, name, ref) if ref else (None, None, None)
+    cap = issuer.max_expiration_seconds
+    if cap > 0 and expiration > cap:
+        call.warnings.append(f"requested expiration of {expiration} seconds shortened to {cap} seconds")
+        expiration = cap
+    created = preparing.now()
+    token, expires = issuer.issue(account, audiences, expiration, pod=pod, secret=secret, node=node)
+    meta.update(name=name, namespace=namespace, creationTimestamp=created)
+    spec.update(audiences=audiences, expirationSeconds=expiration)
+    expires_at = datetime.datetime.fromtimestamp(expires, datetime.timezone.utc)
+    out = {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1", "metadata": meta,
+           "spec": spec, "status": {"token": token,
+                                    "expirationTimestamp": expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")}}
+    return respond(call, out, 201)
+
+
+def _user_info(user) -> dict:
+    info: dict = {"username": user.name}
+    if user.uid:
+        info["uid"] = user.uid
+    info["groups"] = list(user.groups)
+    if user.extra:
+        info["extra"] = {k: list(v) for k, v in user.extra.items()}
+    return info
+
+
 async def review(call: Call) -> web.Response:
     """The review kinds: answered from the request, never stored."""
     body = encoding.decode_body(await writing.read_body(call.request), call.request.headers.get("Content-Type"))
@@ -169,8 +280,7 @@ async def review(call: Call) -> web.Response:
     out["metadata"].setdefault("creationTimestamp", None)
     user = call.user
     if kind == "SelfSubjectReview":
-        out["status"] = {"userInfo": {"username": user.name, "groups": list(user.groups),
-                                      **({"uid": user.uid} if user.uid else {})}}
+        out["status"] = {"userInfo": _user_info(user)}
     elif kind in ("SelfSubjectAccessReview", "SubjectAccessReview", "LocalSubjectAccessReview"):
         out["status"] = {"allowed": True, "reason": "authorization is AlwaysAllow"}
     elif kind == "SelfSubjectRulesReview":
@@ -178,10 +288,21 @@ async def review(call: Call) -> web.Response:
                          "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
                          "incomplete": False}
     elif kind == "TokenReview":
-        token = (body.get("spec") or {}).get("token", "")
-        authn = call.request.app[STATE].authenticator
-        found = authn.tokens.get(token)
-        out["status"] = ({"authenticated": True, "user": {"username": found.name,
-                                                           "groups": list(found.groups)}}
-                         if found else {"authenticated": False})
+        out["status"] = await _token_review(call, body.get("spec") or {})
     return respond(call, out, 201)
+
+
+async def _token_review(call: Call, spec: dict) -> dict:
+    """TokenReview: the token judged as a bearer token would be, for the
+    audiences asked for (the API server's own by default), as upstream's
+    tokenreview REST answers it (``authenticated`` left out when false)."""
+    token = spec.get("token") if isinstance(spec, dict) else None
+    if not token or not isinstance(token, str):
+        raise status.bad_request("token is required for TokenReview in authentication")
+    state = call.request.app[STATE]
+    wanted = spec.get("audiences")
+    audiences = tuple(a for a in wanted if isinstance(a, str)) if isinstance(wanted, list) else ()
+    result = await state.authenticator.authenticate_token(token, audiences or state.service_accounts.audiences)
+    if result.user is None:
+        return {"user": {}, "error": result.error} if result.error else {"user": {}}
+    return {"authenticated": True, "user": _user_info(result.user), "audiences": list(result.audiences)}

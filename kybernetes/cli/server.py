@@ -57,14 +57,15 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _certificates(data_dir: str, service_ip: str, extra: tuple[str, ...]) -> tuple[pki.Pair, pki.Pair, pki.Pair]:
+def _certificates(data_dir: str, service_ip: str,
+                  extra: tuple[str, ...]) -> tuple[pki.Pair, pki.Pair, pki.Pair, str]:
     tls = os.path.join(data_dir, "tls")
     os.makedirs(tls, mode=0o700, exist_ok=True)
     os.chmod(tls, 0o700)
     ca = pki.ensure_ca(tls)
     serving = pki.ensure_serving(ca, tls, service_ip, extra)
     admin = pki.ensure_client(ca, tls, "client-admin", "system:admin", ("system:masters",))
-    return ca, serving, admin
+    return ca, serving, admin, pki.ensure_service_account_key(tls)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -85,7 +86,8 @@ async def run(args: argparse.Namespace) -> int:
         os.chmod(data_dir, 0o700)
         import ipaddress
         service_ip = str(ipaddress.ip_network(args.service_cidr, strict=False).network_address + 1)
-        ca, serving, admin = _certificates(data_dir, service_ip, tuple(args.tls_san))
+        ca, serving, admin, sa_key = _certificates(data_dir, service_ip, tuple(args.tls_san))
+        settings.service_account_key_file = sa_key
     except OSError as e:
         raise FatalError(f"cannot use data dir {data_dir}: {e.strerror}") from e
     kubeconfig = os.path.abspath(args.write_kubeconfig or os.path.join(data_dir, "kubeconfig.yaml"))
@@ -100,8 +102,12 @@ async def run(args: argparse.Namespace) -> int:
         await store.start()
     except storage_errors.DatastoreError as e:
         raise FatalError(str(e)) from e
-    server = apiserver.APIServer(store, settings, authn.Authenticator(),
-                                 apiserver.ssl_context(serving.cert, serving.key, ca.cert))
+    try:
+        server = apiserver.APIServer(store, settings, authn.Authenticator(),
+                                     apiserver.ssl_context(serving.cert, serving.key, ca.cert))
+    except ValueError as e:  # an unreadable service-account key
+        await store.close()
+        raise FatalError(f"cannot load service account key {sa_key}: {e}") from e
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

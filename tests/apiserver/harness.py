@@ -32,8 +32,9 @@ class API:
     store: Store
 
     async def call(self, method: str, path: str, body: Any = None, *, content_type: str = "application/json",
-                   data: bytes | str | None = None, params: dict | None = None) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {TOKEN}"}
+                   data: bytes | str | None = None, params: dict | None = None,
+                   token: str = TOKEN) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"}
         if body is not None:
             import orjson
             data = orjson.dumps(body)
