@@ -1,0 +1,1 @@
+"""Tests of kybernetes.runtime: real runc containers on this machine."""

@@ -1,0 +1,60 @@
+"""The thin runc wrapper on its own (no shim), and the rootfs safety checks."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+
+import pytest
+
+from kybernetes.runtime import errors, rootfs, shim, spec
+
+
+async def test_runc_wrapper_lifecycle(runtime):
+    cid = secrets.token_hex(32)
+    bundle = os.path.join(runtime.containers_dir, cid)
+    os.mkdir(bundle)
+    try:
+        root = await rootfs.mount(bundle, ["/"], allowed_root=runtime.containers_dir, hidden=["/tmp"])
+        config = spec.ContainerConfig(name="raw", image="host", command=["sleep", "1000"])
+        shim.write_json(os.path.join(bundle, "config.json"), spec.generate(
+            config, rootfs=root, image_config={}, cgroups_path=f"{runtime.cgroup_parent}/{cid}",
+            uid=0, gid=0))
+        null = os.open(os.devnull, os.O_RDWR)
+        try:
+            await runtime.runc.run_detached(cid, bundle, stdout=null, stderr=null)
+        finally:
+            os.close(null)
+        state = await runtime.runc.state(cid)
+        assert state["status"] == "running" and state["bundle"] == bundle
+        assert [c["id"] for c in await runtime.runc.list()] == [cid]
+        assert await runtime.runc.ps(cid) == [state["pid"]]
+        await runtime.runc.update(cid, {"pids": {"limit": 20}})
+        with open(f"/sys/fs/cgroup/pids{runtime.cgroup_parent}/{cid}/pids.max") as f:
+            assert f.read().strip() == "20"
+        with pytest.raises(errors.RuncError) as caught:
+            await runtime.runc.start(cid)  # already running
+        assert caught.value.verb == "start" and "running" in caught.value.stderr
+        await runtime.runc.kill(cid, "SIGKILL")
+        await runtime.runc.delete(cid, force=True)
+        assert await runtime.runc.state(cid) is None
+    finally:
+        await rootfs.unmount(bundle, allowed_root=runtime.containers_dir)
+        shutil.rmtree(bundle)
+
+
+async def test_rootfs_refuses_unsafe_targets(runtime, tmp_path):
+    with pytest.raises(errors.UnsafePathError):
+        await rootfs.mount(str(tmp_path), ["/"], allowed_root=runtime.containers_dir)
+    with pytest.raises(errors.UnsafePathError):
+        await rootfs.mount(os.path.join(runtime.containers_dir, "a", "b"), ["/"],
+                           allowed_root=runtime.containers_dir)
+    planted = os.path.join(runtime.containers_dir, "planted")
+    os.mkdir(planted)
+    os.symlink(str(tmp_path), os.path.join(planted, "rootfs"))
+    with pytest.raises(errors.UnsafePathError, match="symlink"):
+        await rootfs.mount(planted, ["/"], allowed_root=runtime.containers_dir)
+    os.unlink(os.path.join(planted, "rootfs"))
+    os.rmdir(planted)
+    assert rootfs.mounts_under(str(tmp_path)) == []
