@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Install everything kybernetes needs on a fresh Debian machine; safe to rerun.
 # Debian packages: etcd-server (the optional datastore, and CI's tests),
-# runc, iptables, iproute2 (nodes, pods and Services), tmux (interactive
+# runc, iptables, nftables, conntrack, iproute2 (nodes, pods and Services), tmux (interactive
 # kubectl tests). Python packages: kybernetes itself, editable, with its test
 # extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in etcd-server etcd-client runc iptables iproute2 tmux; do
+for pkg in etcd-server etcd-client runc iptables nftables conntrack iproute2 tmux; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
