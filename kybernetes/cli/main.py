@@ -12,7 +12,7 @@ import asyncio
 import logging
 import sys
 
-from kybernetes.cli import components
+from kybernetes.cli import agent, components, images, killall
 from kybernetes.cli import server as server_cmd
 
 
@@ -21,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", required=True)
     server_cmd.add_parser(sub)
+    agent.add_parser(sub)
+    killall.add_parser(sub)
+    images.add_parser(sub)
     components.add_parsers(sub)
     return parser
 

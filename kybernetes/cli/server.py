@@ -1,9 +1,12 @@
 """``kyb server``: the control plane in one process, as ``k3s server``.
 
 Opens the datastore, makes or reuses the cluster's certificates, writes the
-admin kubeconfig, starts the API server, and prints when it is ready. Stops
-cleanly on SIGTERM or SIGINT. (The agent, controllers and scheduler join
-here as they are built; ``--disable-agent`` is accepted already.)
+admin kubeconfig and the join token (``<data-dir>/token``), starts the API
+server (with the join endpoints, ``apiserver.join``), the controller manager
+and the scheduler, prints when it is ready, and then runs an agent for this
+machine in the same process unless ``--disable-agent`` (``cli.agent``: its
+node credentials signed here directly). Stops cleanly on SIGTERM or SIGINT;
+containers keep running (``kyb killall`` stops them).
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ import os
 import signal
 
 from kybernetes import storage
-from kybernetes.apiserver import authn, pki
+from kybernetes.apiserver import authn, join, pki
 from kybernetes.apiserver import server as apiserver
-from kybernetes.cli import components
+from kybernetes.cli import agent, components
 from kybernetes.client import kubeconfig, rest
 from kybernetes.controllers import manager
 from kybernetes.storage import errors as storage_errors
@@ -54,6 +57,8 @@ def add_parser(sub) -> None:
     p.add_argument("--disable-scheduler", action="store_true")
     p.add_argument("--controllers", default="*", help="controllers to run (comma-separated, * for all)")
     components.add_controller_flags(p)
+    agent.add_cluster_flags(p, server=True, skip=("--cluster-cidr", "--service-cidr", "--cluster-domain"))
+    agent.add_node_flags(p)
     p.set_defaults(run=run)
 
 
@@ -88,10 +93,17 @@ async def run(args: argparse.Namespace) -> int:
         service_ip = str(ipaddress.ip_network(args.service_cidr, strict=False).network_address + 1)
         ca, serving, admin, sa_key = _certificates(data_dir, service_ip, tuple(args.tls_san))
         settings.service_account_key_file = sa_key
+        token = join.ensure_token(data_dir, ca)
     except OSError as e:
         raise FatalError(f"cannot use data dir {data_dir}: {e.strerror}") from e
     kubeconfig = os.path.abspath(args.write_kubeconfig or os.path.join(data_dir, "kubeconfig.yaml"))
     host = "127.0.0.1" if args.bind_address in ("0.0.0.0", "::") else args.bind_address
+    cluster = agent.cluster_settings(args)
+    if not args.disable_agent:
+        try:
+            agent.check_plan(cluster)
+        except agent.AgentError as e:
+            raise FatalError(str(e)) from e
     try:
         pki.write_kubeconfig(kubeconfig, f"https://{host}:{args.https_listen_port}", ca, admin)
     except OSError as e:
@@ -108,6 +120,7 @@ async def run(args: argparse.Namespace) -> int:
     except ValueError as e:  # an unreadable service-account key
         await store.close()
         raise FatalError(f"cannot load service account key {sa_key}: {e}") from e
+    server.state.join = join.JoinService(ca, token, cluster)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -121,8 +134,13 @@ async def run(args: argparse.Namespace) -> int:
                              f"{e.strerror}") from e
         print(f"kyb server: datastore {store.name} (revision {await store.current_revision()})", flush=True)
         print(f"kyb server: kubeconfig written to {kubeconfig}", flush=True)
+        print(f"kyb server: join token written to {join.token_path(data_dir)}", flush=True)
         tasks = _control_plane(args, kubeconfig_path=kubeconfig)
         print(f"kyb server: ready, API server at https://{host}:{args.https_listen_port}", flush=True)
+        if not args.disable_agent:
+            tasks.append(asyncio.create_task(
+                _agent(args, data_dir, ca, f"https://{host}:{args.https_listen_port}", cluster),
+                name="agent"))
         await stop.wait()
     finally:
         for task in tasks:
@@ -163,3 +181,24 @@ async def _scheduler(kubeconfig_path: str) -> None:
         return
     async with rest.Client(kubeconfig.load(kubeconfig_path), component="kube-scheduler") as client:
         await scheduler.Scheduler(client).run()
+
+
+async def _agent(args: argparse.Namespace, data_dir: str, ca: pki.Pair, server_url: str,
+                 cluster: dict) -> None:
+    """This machine's node, in this process (k3s server's embedded agent). A
+    failure ends the agent only: the control plane keeps serving."""
+    import logging
+    import sys
+
+    try:
+        node_name = (args.node_name or agent.default_node_name()).lower()
+        join.check_node_name(node_name)
+        files = agent.prepare_local(data_dir, ca, node_name, server_url, cluster)
+        config = agent.kubelet_config(data_dir, node_name, files, cluster,
+                                      labels=agent.node_labels(args.node_label), port=args.kubelet_port)
+        await agent.run_node(config, files, server_url)
+    except asyncio.CancelledError:
+        raise
+    except Exception as e:  # noqa: BLE001 - reported, the control plane stays up
+        logging.getLogger(__name__).exception("agent failed")
+        print(f"kyb server: agent failed: {type(e).__name__}: {e}", file=sys.stderr, flush=True)

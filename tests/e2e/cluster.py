@@ -1,7 +1,11 @@
 """Run a real ``kyb server`` for tests, and drive it with the real kubectl.
 
 The server runs as a subprocess on a free loopback port with a data dir of
-its own; ``stop`` ends it by its PID (SIGTERM, then SIGKILL). ``kubectl``
+its own; ``stop`` ends it by its PID (SIGTERM, then SIGKILL). It runs the
+control plane only (``--disable-agent``) unless made with ``agent=True``;
+clusters with real nodes pass a network plan of their own (``plan_flags``
+of ``tests/network/probes.free_plan()``) and end with ``killall``. ``Agent``
+runs ``kyb agent`` the same way. ``kubectl``
 runs with the kubeconfig the server wrote and a discovery cache dir inside
 the test's temporary directory, so nothing outside it is touched.
 """
@@ -38,6 +42,7 @@ class Server:
     args: list[str] = field(default_factory=list)
     proc: subprocess.Popen | None = None
     output: list[str] = field(default_factory=list)
+    agent: bool = False  # run this machine's node in the server (no --disable-agent)
 
     @property
     def kubeconfig(self) -> str:
@@ -51,7 +56,8 @@ class Server:
         log = open(os.path.join(self.data_dir, "server.log"), "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "kybernetes.cli.main", "server", "--data-dir", self.data_dir,
-             "--https-listen-port", str(self.port), "--disable-agent", *self.args],
+             "--https-listen-port", str(self.port), *([] if self.agent else ["--disable-agent"]),
+             *self.args],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -122,3 +128,65 @@ class Kubectl:
     def popen(self, *args: str) -> subprocess.Popen:
         cmd = ["kubectl", "--kubeconfig", self.server.kubeconfig, "--cache-dir", self.cache_dir, *args]
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def plan_flags(plan) -> list[str]:
+    """``kyb server``/``kyb agent`` flags for a network plan (an AddressPlan)."""
+    return ["--network-prefix", plan.prefix, "--node-network", str(plan.node_network),
+            "--cluster-cidr", str(plan.cluster_cidr), "--service-cidr", str(plan.service_cidr),
+            "--cluster-dns", str(plan.service_cidr.network_address + 10)]
+
+
+def kyb(*args: str, timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a ``kyb`` command to its end."""
+    result = subprocess.run([sys.executable, "-m", "kybernetes.cli.main", *args], cwd=ROOT,
+                            capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"kyb {' '.join(args)} failed ({result.returncode}):\n"
+                             f"{result.stdout}\n{result.stderr}")
+    return result
+
+
+def killall(data_dir: str) -> subprocess.CompletedProcess:
+    """``kyb killall`` for a node's data dir (its process, containers, network)."""
+    return kyb("killall", "--data-dir", data_dir, check=False)
+
+
+@dataclass
+class Agent:
+    """``kyb agent`` joining ``server`` with its token, as a subprocess."""
+
+    server: Server
+    data_dir: str
+    node_name: str
+    args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        with open(os.path.join(self.server.data_dir, "token")) as f:
+            token = f.read().strip()
+        os.makedirs(self.data_dir, exist_ok=True)
+        log = open(os.path.join(self.data_dir, "agent.log"), "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kybernetes.cli.main", "agent", "--server", self.server.url,
+             "--token", token, "--data-dir", self.data_dir, "--node-name", self.node_name, *self.args],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            with open(os.path.join(self.data_dir, "agent.log")) as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
