@@ -23,6 +23,7 @@ from kybernetes.api import openapi, registry, status
 from kybernetes.apiserver import (admission, allocation, authn, authz, bootstrap, componentstatuses,
                                   deleting, discovery, encoding, pki, reading, requestinfo, resource_store,
                                   strategies, subresources, tokens, watchcache, watching, writing)
+from kybernetes.apiserver import join
 from kybernetes.apiserver.calls import STATE, Call, respond_status
 from kybernetes.storage.types import Store
 
@@ -78,6 +79,7 @@ class State:
     services: strategies.ServiceAddresses
     service_accounts: tokens.ServiceAccountTokens
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    join: join.JoinService | None = None  # /cacerts and node credentials (kyb server sets it)
 
     def resource_store(self, group: str, version: str, plural: str) -> resource_store.ResourceStore | None:
         return self.stores.get((group, version, plural))
@@ -298,6 +300,8 @@ def make_app(state: State) -> web.Application:
     app = web.Application(client_max_size=encoding.MAX_BODY + 1024 * 1024, handler_args={
         "max_field_size": 65536, "max_line_size": 65536})
     app[STATE] = state
+    if state.join is not None:
+        join.add_routes(app, state.join)
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app
 
