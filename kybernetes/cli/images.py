@@ -74,7 +74,9 @@ async def import_images(data_dir: str, files: list[str], name: str | None = None
 
 
 async def list_images(data_dir: str, *, quiet: bool = False) -> int:
-    stored = await image_store.ImageStore(store_dir(data_dir)).list()
+    stored = []
+    if os.path.isdir(store_dir(data_dir)):  # listing creates nothing
+        stored = await image_store.ImageStore(store_dir(data_dir)).list()
     rows = []
     for image in stored:
         for name in image.names or (image.id,):

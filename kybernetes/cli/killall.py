@@ -65,12 +65,20 @@ def add_parser(sub) -> None:
 
 
 def _is_kyb(pid: int) -> bool:
+    """Whether ``pid`` is (still) a ``kyb`` process: ``kyb ...`` or ``python -m
+    kybernetes.cli.main ...``; never this one. A PID reused by another
+    program is left alone."""
+    if pid == os.getpid():
+        return False
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv = f.read().split(b"\0")
-    except OSError:
+            argv = f.read().split(b"\0")[:3]
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            if f.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                return False  # a zombie: ended, waiting for its parent
+    except (OSError, IndexError):
         return False
-    return any(b"kyb" in a for a in argv[:3]) and pid != os.getpid()
+    return any(os.path.basename(a) == b"kyb" or a == b"kybernetes.cli.main" for a in argv)
 
 
 async def _stop_process(pid: int, timeout: float = 15.0) -> bool:

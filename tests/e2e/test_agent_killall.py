@@ -1,0 +1,98 @@
+"""``kyb killall`` on a node's data dir: its kyb process, containers, network,
+mounts and cgroups are gone afterwards, and the machine is as it was.
+
+The node here is laid out as an agent lays it out (``KubeletConfig`` paths, the
+node record ``kyb killall`` reads), with real runc containers in a pod network
+namespace of a real node host, so the test needs no kubelet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+
+import pytest
+
+from kybernetes.cli import killall
+from kybernetes.kubelet.config import KubeletConfig
+from kybernetes.network import cleanup as network_cleanup
+from kybernetes.network import cluster as network_cluster
+from kybernetes.network import iproute
+from kybernetes.runtime import cgroups, containers, rootfs, sandboxes, spec
+from tests.e2e.cluster import killall as kyb_killall
+from tests.network import probes
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (runc, namespaces, mounts)")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+async def test_killall_leaves_nothing(tmp_path):
+    before = await asyncio.to_thread(probes.machine_state)
+    plan = await probes.free_plan()
+    node = f"kt-{secrets.token_hex(3)}"
+    config = KubeletConfig(node_name=node, data_dir=str(tmp_path / "data"), network_prefix=plan.prefix,
+                           node_network=str(plan.node_network), cluster_cidr=str(plan.cluster_cidr),
+                           service_cidr=str(plan.service_cidr),
+                           network_state_root=str(tmp_path / "netstate"))
+    # A stand-in for the node's kyb process (its argv[0] is "kyb").
+    fake = subprocess.Popen(["kyb", "600"], executable="sleep")
+    runtime = containers.Runtime(config.runtime_dir, cgroup_parent=config.cgroup)
+    net = network_cluster.ClusterNetwork(plan, state_root=config.network_state_root)
+    tmpfs = os.path.join(config.pod_dir("uid-1"), "volumes", "kubernetes.io~empty-dir", "cache")
+    try:
+        killall.write_record(config, server="https://127.0.0.1:1")
+        record = killall.read_record(config.data_dir)
+        record["pid"] = fake.pid
+        with open(killall.record_path(config.data_dir), "w") as f:
+            import json
+            json.dump(record, f)
+        host = await net.add_node_host(node, next(plan.cluster_cidr.subnets(new_prefix=24)))
+        pod = await net.pod_network(host).setup("uid-1")
+        sandbox = await sandboxes.run_sandbox(runtime, sandboxes.SandboxConfig(
+            name=f"default_p_uid-1", netns_path=pod.netns_path, cgroup_parent=f"{config.cgroup}/poduid-1"))
+        ns = await sandboxes.namespaces(runtime, sandbox)
+        app = spec.ContainerConfig(name="app", image="busybox", command=["sh", "-c", "sleep 600"],
+                                   cgroup_parent=f"{config.cgroup}/poduid-1")
+        cid = await runtime.create_container(sandboxes.join(app, ns, pod.netns_path))
+        await runtime.start(cid)
+        app_pid = (await runtime.status(cid)).pid
+        assert _alive(app_pid)
+        os.makedirs(tmpfs)
+        subprocess.run(["mount", "-t", "tmpfs", "tmpfs", tmpfs], check=True)
+
+        result = kyb_killall(config.data_dir)
+        assert result.returncode == 0, result.stderr
+
+        fake.wait(5)
+        assert not _alive(app_pid)
+        assert await runtime.runc.list() == []
+        assert rootfs.mounts_under(config.data_dir) == []
+        assert cgroups.all_dirs(config.cgroup) == []
+        assert not [n for n in iproute.list_netns() if n.startswith(plan.prefix + "-")]
+        assert not os.path.exists(os.path.join(config.network_state_root, plan.prefix))
+        after = await asyncio.to_thread(probes.machine_state)
+        assert probes.changes(before, after, plan) == {}
+        # The output says what went.
+        assert "containers: 2" in result.stdout and "processes: 1" in result.stdout
+    finally:
+        if fake.poll() is None:
+            fake.kill()
+            fake.wait()
+        await killall.killall(config.data_dir)
+        await network_cleanup.cleanup(plan.prefix, plan=plan, state_root=config.network_state_root)
+
+
+async def test_killall_without_a_node(tmp_path):
+    """A data dir no agent ever ran in: nothing to do, no error."""
+    result = kyb_killall(str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
