@@ -12,7 +12,9 @@ the test's temporary directory, so nothing outside it is touched.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import secrets
 import json
 import os
 import signal
@@ -190,3 +192,53 @@ class Agent:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.proc = None
+
+
+@dataclass
+class NodeCluster:
+    """``kyb server`` with its own node plus ``kyb agent`` nodes, on a free network plan."""
+
+    server: Server
+    agents: list[Agent]
+    plan: object  # kybernetes.network.addressing.AddressPlan
+    server_node: str
+
+    @property
+    def node_names(self) -> list[str]:
+        return [self.server_node, *(a.node_name for a in self.agents)]
+
+    def logs(self) -> str:
+        return "\n".join([f"--- server\n{self.server.log_tail()}",
+                          *(f"--- agent {a.node_name}\n{a.log_tail()}" for a in self.agents)])
+
+
+@contextlib.contextmanager
+def node_cluster(directory: str, *, agents: int = 1, server_args: tuple[str, ...] = ()):
+    """A cluster with real nodes in ``directory``: the server runs the first node
+    (``--node-name kyb-<id>-0``), each agent one more. Nodes are named per run
+    (their cgroups and namespaces never meet another run's). Afterwards every
+    process is stopped by PID and ``kyb killall`` runs on every data dir, then
+    the plan's network is removed, also when the block failed."""
+    from kybernetes.network import cleanup as network_cleanup
+    from tests.network import probes
+
+    plan = asyncio.run(probes.free_plan())
+    run_id = secrets.token_hex(2)
+    server_dir = os.path.join(directory, "server")
+    os.makedirs(server_dir, exist_ok=True)
+    server = Server(server_dir, free_port(), agent=True,
+                    args=[*plan_flags(plan), "--node-name", f"kyb-{run_id}-0", *server_args])
+    nodes = [Agent(server, os.path.join(directory, f"agent{i}"), f"kyb-{run_id}-{i}")
+             for i in range(1, agents + 1)]
+    try:
+        server.start()
+        for node in nodes:
+            node.start()
+        yield NodeCluster(server, nodes, plan, f"kyb-{run_id}-0")
+    finally:
+        for node in nodes:
+            node.stop()
+        server.stop()
+        for data_dir in (server_dir, *(n.data_dir for n in nodes)):
+            killall(data_dir)
+        asyncio.run(network_cleanup.cleanup(plan.prefix, plan=plan))
