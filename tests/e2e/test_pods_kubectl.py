@@ -1,0 +1,142 @@
+"""Pods as users see them, through the real kubectl, on real nodes: ``kyb
+server`` with its own node plus one ``kyb agent`` on the same machine (a free
+network plan, torn down with ``kyb killall`` and checked to leave the machine
+as it was).
+
+``kubectl exec`` needs the kubelet's streaming server and the API server's
+proxy to it; those tests run whatever state those are in (no skip).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from tests.e2e.cluster import Kubectl, node_cluster
+from tests.network import probes
+
+pytestmark = pytest.mark.skipif(__import__("os").geteuid() != 0, reason="real nodes need root")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("kyb-nodes")
+    before = probes.machine_state()
+    with node_cluster(str(directory), agents=1) as c:
+        c.kubectl = Kubectl(c.server, str(directory / "kubectl-cache"))
+        _wait_nodes_ready(c)
+        yield c
+    after = probes.machine_state()
+    assert probes.changes(before, after, c.plan) == {}, "the cluster left traces on the machine"
+
+
+@pytest.fixture(scope="module")
+def ns(cluster):
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    cluster.kubectl("create", "namespace", name)
+    return name
+
+
+def _wait_nodes_ready(c, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        nodes = {n["metadata"]["name"]: n for n in c.kubectl.json("get", "nodes")["items"]}
+        if all(any(cond["type"] == "Ready" and cond["status"] == "True"
+                   for cond in nodes.get(name, {}).get("status", {}).get("conditions", []))
+               for name in c.node_names):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"nodes not Ready in {timeout}s\n{c.logs()}")
+
+
+def _pod(c, ns: str, name: str) -> dict:
+    return c.kubectl.json("-n", ns, "get", "pod", name)
+
+
+def _wait_running(c, ns: str, name: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    pod = {}
+    while time.monotonic() < deadline:
+        pod = _pod(c, ns, name)
+        statuses = pod.get("status", {}).get("containerStatuses") or []
+        if pod.get("status", {}).get("phase") == "Running" and statuses and all(s.get("ready") for s in statuses):
+            return pod
+        time.sleep(0.3)
+    pytest.fail(f"pod {name} not Running in {timeout}s: {json.dumps(pod.get('status'), indent=1)}\n{c.logs()}")
+
+
+@pytest.fixture(scope="module")
+def busybox(cluster, ns):
+    """``kubectl run b --image=busybox -- sh -c 'echo hi; sleep 3600'``, Running."""
+    started = time.monotonic()
+    cluster.kubectl("-n", ns, "run", "b", "--image=busybox", "--", "sh", "-c", "echo hi; sleep 3600")
+    pod = _wait_running(cluster, ns, "b")
+    return pod, time.monotonic() - started
+
+
+def test_run_is_running_within_seconds(busybox):
+    pod, took = busybox
+    assert took < 20, f"Running after {took:.1f}s"
+    status = pod["status"]
+    assert status["podIP"] and status["hostIP"]
+    (container,) = status["containerStatuses"]
+    assert container["name"] == "b" and container["restartCount"] == 0
+    assert container["state"]["running"]["startedAt"]
+    assert container["containerID"]
+    assert {c["type"] for c in status["conditions"]} >= {"PodScheduled", "Initialized", "ContainersReady", "Ready"}
+
+
+def test_logs(cluster, ns, busybox):
+    assert cluster.kubectl("-n", ns, "logs", "b") == "hi\n"
+
+
+def test_exec_output(cluster, ns, busybox):
+    assert cluster.kubectl("-n", ns, "exec", "b", "--", "sh", "-c", "echo out; echo err >&2").strip() == "out"
+
+
+def test_exec_exit_code(cluster, ns, busybox):
+    result = cluster.kubectl.run("-n", ns, "exec", "b", "--", "sh", "-c", "exit 3", check=False)
+    assert result.returncode == 3, result.stderr
+
+
+def test_deployment_spreads_over_both_nodes(cluster, ns):
+    cluster.kubectl("-n", ns, "create", "deployment", "web", "--image=busybox", "--replicas=4",
+                    "--", "sh", "-c", "sleep 3600")
+    deadline = time.monotonic() + 90
+    pods: list = []
+    while time.monotonic() < deadline:
+        pods = cluster.kubectl.json("-n", ns, "get", "pods", "-l", "app=web")["items"]
+        running = [p for p in pods if p["status"].get("phase") == "Running"]
+        if len(running) == 4:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"deployment not Running: {[(p['metadata']['name'], p['status'].get('phase')) for p in pods]}"
+                    f"\n{cluster.logs()}")
+    nodes = {p["spec"]["nodeName"] for p in pods}
+    assert nodes == set(cluster.node_names)
+    ips = {p["status"]["podIP"] for p in pods}
+    assert len(ips) == 4
+
+
+def test_sigkill_of_server_keeps_containers(cluster, ns, busybox):
+    """SIGKILL of ``kyb server`` (and its in-process node), then start: the
+    containers ran on, and the kubelet adopts them with the same IDs and
+    restart counts."""
+    before = {p["metadata"]["name"]: p for p in cluster.kubectl.json("-n", ns, "get", "pods")["items"]}
+    ids = {name: [s["containerID"] for s in p["status"]["containerStatuses"]] for name, p in before.items()}
+    restarts = {name: [s["restartCount"] for s in p["status"]["containerStatuses"]] for name, p in before.items()}
+    cluster.server.kill()
+    cluster.server.start()
+    _wait_nodes_ready(cluster)
+    time.sleep(3)  # let the kubelet resync its pods once
+    after = {p["metadata"]["name"]: p for p in cluster.kubectl.json("-n", ns, "get", "pods")["items"]}
+    assert set(after) == set(before)
+    for name, pod in after.items():
+        assert pod["status"]["phase"] == "Running", name
+        assert [s["containerID"] for s in pod["status"]["containerStatuses"]] == ids[name], name
+        assert [s["restartCount"] for s in pod["status"]["containerStatuses"]] == restarts[name], name
+    assert cluster.kubectl("-n", ns, "logs", "b") == "hi\n"
