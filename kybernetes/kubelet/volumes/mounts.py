@@ -1,0 +1,102 @@
+"""The few mount(2) calls volumes need: tmpfs for memory-backed volumes, bind
+mounts for subPaths, and unmounting what lies under a pod's directory.
+
+Straight syscalls through libc (no ``mount`` binary to parse); callers run
+them in a worker thread. Mount points are read from /proc/self/mountinfo,
+whose octal escapes (``\\040`` for a space) are undone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_REMOUNT = 0x20
+MS_BIND = 0x1000
+MS_REC = 0x4000
+MNT_DETACH = 0x2
+UMOUNT_NOFOLLOW = 0x8
+
+_libc: ctypes.CDLL | None = None
+
+
+def _lib() -> ctypes.CDLL:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                                ctypes.c_ulong, ctypes.c_char_p]
+        _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    return _libc
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, f"{what}: {os.strerror(e)}")
+
+
+def mount(source: str, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    rc = _lib().mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
+                      flags, data.encode() if data else None)
+    _check(rc, f"mount {source} on {target}")
+
+
+def mount_tmpfs(target: str, size: int | None) -> None:
+    """A tmpfs at ``target`` (mode 0777 as emptyDir's), ``size`` bytes at most."""
+    data = "mode=0777" + (f",size={size}" if size else "")
+    mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, data)
+
+
+def bind(source: str, target: str, *, readonly: bool = False) -> None:
+    mount(source, target, None, MS_BIND | MS_REC)
+    if readonly:
+        mount("none", target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC)
+
+
+def unmount(target: str) -> None:
+    """Unmount ``target``, lazily when busy; a path no longer mounted is fine."""
+    rc = _lib().umount2(target.encode(), UMOUNT_NOFOLLOW)
+    if rc == 0:
+        return
+    e = ctypes.get_errno()
+    if e in (errno.EINVAL, errno.ENOENT):  # not a mount point (any more)
+        return
+    if e == errno.EBUSY:
+        _check(_lib().umount2(target.encode(), MNT_DETACH | UMOUNT_NOFOLLOW), f"umount {target}")
+        return
+    raise OSError(e, f"umount {target}: {os.strerror(e)}")
+
+
+def _unescape(field: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as \ooo.
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and i + 4 <= len(field) and field[i + 1:i + 4].isdigit():
+            out.append(chr(int(field[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def mount_points() -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [_unescape(line.split()[4]) for line in f if line.strip()]
+
+
+def is_mount_point(path: str) -> bool:
+    return os.path.abspath(path) in mount_points()
+
+
+def mounts_under(path: str) -> list[str]:
+    """Mount points strictly below ``path`` or at it, deepest first."""
+    path = os.path.abspath(path)
+    found = {mp for mp in mount_points() if mp == path or mp.startswith(path + "/")}
+    return sorted(found, key=lambda p: (-p.count("/"), p))
