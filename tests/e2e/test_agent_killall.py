@@ -96,3 +96,31 @@ async def test_killall_without_a_node(tmp_path):
     result = kyb_killall(str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
+
+
+def test_killall_of_a_running_server_with_pods(tmp_path):
+    """What k3s-killall.sh is for: ``kyb server`` runs a node with a pod; killall
+    ends the server process, its containers, its node's namespaces, mounts
+    and cgroups."""
+    from tests.e2e.cluster import Kubectl, node_cluster
+
+    before = probes.machine_state()
+    with node_cluster(str(tmp_path), agents=0) as c:
+        kubectl = Kubectl(c.server, str(tmp_path / "cache"))
+        kubectl("run", "k", "--image=busybox", "--", "sh", "-c", "sleep 3600")
+        kubectl("wait", "--for=condition=Ready", "pod/k", "--timeout=60s")
+        cgroup = f"/kybernetes/{c.server_node}"
+        pids = cgroups.procs(cgroup)
+        assert pids, "the pod's processes are in the node's cgroup"
+        data_dir = c.server.data_dir
+        server_pid = c.server.proc.pid
+        result = kyb_killall(data_dir)
+        assert result.returncode == 0, result.stderr
+        assert c.server.proc.wait(5) is not None  # the server was stopped
+        assert str(server_pid) in result.stdout
+        assert not [p for p in pids if _alive(p)]
+        assert cgroups.all_dirs(cgroup) == []
+        assert rootfs.mounts_under(data_dir) == []
+        assert not [n for n in iproute.list_netns() if n.startswith(c.plan.prefix + "-")]
+    after = probes.machine_state()
+    assert probes.changes(before, after, c.plan) == {}

@@ -122,6 +122,31 @@ def test_deployment_spreads_over_both_nodes(cluster, ns):
     assert len(ips) == 4
 
 
+def _containers(c, ns: str, node: str) -> dict[str, tuple[list, list]]:
+    pods = c.kubectl.json("-n", ns, "get", "pods", "--field-selector", f"spec.nodeName={node}")["items"]
+    return {p["metadata"]["name"]: ([s["containerID"] for s in p["status"]["containerStatuses"]],
+                                    [s["restartCount"] for s in p["status"]["containerStatuses"]])
+            for p in pods}
+
+
+def test_sigterm_of_agent_keeps_containers(cluster, ns, busybox):
+    """SIGTERM of ``kyb agent``: its containers run on while it is down, and
+    the restarted agent adopts them (same IDs, same restart counts)."""
+    from kybernetes.runtime import cgroups
+
+    node = cluster.agents[0]
+    before = _containers(cluster, ns, node.node_name)
+    assert before, "the agent's node runs pods of the test"
+    procs = set(cgroups.procs(f"/kybernetes/{node.node_name}"))
+    node.stop()
+    time.sleep(1)
+    assert procs and procs <= set(cgroups.procs(f"/kybernetes/{node.node_name}"))
+    node.start()
+    _wait_nodes_ready(cluster)
+    time.sleep(2)
+    assert _containers(cluster, ns, node.node_name) == before
+
+
 def test_sigkill_of_server_keeps_containers(cluster, ns, busybox):
     """SIGKILL of ``kyb server`` (and its in-process node), then start: the
     containers ran on, and the kubelet adopts them with the same IDs and
