@@ -24,6 +24,8 @@ POD_NAMESPACE = "io.kubernetes.pod.namespace"
 CONTAINER_NAME = "io.kubernetes.container.name"
 RESTART_COUNT = "io.kubernetes.container.restartCount"
 CONTAINER_TYPE = "io.kybernetes.container.type"  # "init" or "app"
+# Kept so a pod deleted while the kubelet was away still gets its grace period.
+GRACE_PERIOD = "io.kubernetes.pod.terminationGracePeriod"
 
 DEFAULT_GRACE = 30
 
@@ -148,6 +150,8 @@ def container_config(config: KubeletConfig, pod: dict, container: dict, *, kind:
     caps = sc.get("capabilities") or {}
     labels = {**pod_labels(pod), CONTAINER_NAME: container["name"],
               RESTART_COUNT: str(restart_count), CONTAINER_TYPE: kind}
+    grace = pod_spec.get("terminationGracePeriodSeconds")
+    labels[GRACE_PERIOD] = str(DEFAULT_GRACE if grace is None else grace)
     run_as_user = sc.get("runAsUser", pod_sc.get("runAsUser"))
     run_as_group = sc.get("runAsGroup", pod_sc.get("runAsGroup"))
     groups = list(pod_sc.get("supplementalGroups") or [])

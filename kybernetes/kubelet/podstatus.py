@@ -78,6 +78,7 @@ def container_status(spec_c: dict, found: list[records.ContainerStatus], state: 
     if newest is not None:
         out["restartCount"] = _restart_count(newest)
         out["containerID"] = RUNTIME_SCHEME + newest.id
+        out["image"] = newest.image or out["image"]
         out["imageID"] = newest.image_id
     if newest is None or (newest.state == records.CREATED and not waiting):
         reason, message = waiting or (default_waiting, "")

@@ -54,10 +54,14 @@ class PodRecord:
     torn_down: bool = False
 
 
-def _grace(pod: dict) -> float:
+def _grace(pod: dict, found: list[records.ContainerStatus] = ()) -> float:
     meta, spec_ = pod["metadata"], pod.get("spec") or {}
     if meta.get("deletionTimestamp") and meta.get("deletionGracePeriodSeconds") is not None:
         return float(meta["deletionGracePeriodSeconds"])
+    if "spec" not in pod:  # known only from its containers' labels (deleted while we were away)
+        recorded = [c.labels.get(containerspec.GRACE_PERIOD) for c in found]
+        values = [float(v) for v in recorded if v and v.replace(".", "", 1).isdigit()]
+        return max(values, default=float(containerspec.DEFAULT_GRACE))
     value = spec_.get("terminationGracePeriodSeconds")
     return float(containerspec.DEFAULT_GRACE if value is None else value)
 
@@ -110,7 +114,7 @@ class PodSync:
         rec = self.record(uid)
         found = [c for c in await self.kl.relist() if c.labels.get(containerspec.POD_UID) == uid]
         if gone or meta.get("deletionTimestamp"):
-            await self.terminate(pod, found, _grace(pod))
+            await self.terminate(pod, found, _grace(pod, found))
             await self.cleanup(pod, found)
             if not gone:
                 await self._confirm_deletion(pod)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import ssl
 import time
@@ -114,6 +115,8 @@ async def run_http(action: dict, container: dict, pod_ip: str, timeout: float) -
     except asyncio.TimeoutError:
         return False, (f'Get "{url}": context deadline exceeded (Client.Timeout exceeded '
                        'while awaiting headers)')
+    except aiohttp.ClientConnectorError as e:
+        return False, f'Get "{url}": dial tcp {host}:{port}: {_errno_text(e.os_error)}'
     except (aiohttp.ClientError, OSError) as e:
         return False, f'Get "{url}": {e}'
 
@@ -129,13 +132,20 @@ async def run_tcp(action: dict, container: dict, pod_ip: str, timeout: float) ->
     except asyncio.TimeoutError:
         return False, f"dial tcp {host}:{port}: i/o timeout"
     except OSError as e:
-        return False, f"dial tcp {host}:{port}: {e.strerror or e}"
+        return False, f"dial tcp {host}:{port}: {_errno_text(e)}"
     writer.close()
     try:
         await writer.wait_closed()
     except OSError:
         pass
     return True, ""
+
+
+def _errno_text(e: OSError) -> str:
+    """Go's wording for a failed connect: "connect: connection refused"."""
+    if e.errno is not None:
+        return f"connect: {os.strerror(e.errno).lower()}"
+    return str(e)
 
 
 async def run_probe(runtime: containers.Runtime, container_id: str, probe: dict, container: dict,

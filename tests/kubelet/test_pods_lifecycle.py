@@ -1,0 +1,123 @@
+"""Pod lifecycle on a real kubelet: hooks, deadlines, hostNetwork, security
+context, httpGet/tcpSocket probes, and pods deleted while the kubelet was down."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from kybernetes.network import iproute, naming
+from tests.kubelet.conftest import PODS, condition, status_of
+
+
+def sh(script: str, name: str = "c", **extra) -> dict:
+    return {"name": name, "image": "busybox", "command": ["sh", "-c", script], **extra}
+
+
+def running(p: dict) -> bool:
+    return p["status"].get("phase") == "Running"
+
+
+async def test_post_start_and_pre_stop_hooks(node, namespace):
+    kl = await node.start()
+    c = sh("trap 'echo got TERM; exit 0' TERM; while true; do sleep 0.1; done", lifecycle={
+        "postStart": {"exec": {"command": ["sh", "-c", "echo poststart > /tmp/started"]}},
+        "preStop": {"exec": {"command": ["sh", "-c", "echo prestop > /proc/1/fd/1; sleep 0.3"]}}})
+    await node.create_pod(namespace, "hooks", [c], terminationGracePeriodSeconds=10)
+    pod = await node.wait_pod(namespace, "hooks", running, what="Running")
+    cid = status_of(pod, "c")["containerID"].split("://")[1]
+    code, out, _ = await kl.runtime.exec_sync(cid, ["cat", "/tmp/started"], timeout=10)
+    assert (code, out) == (0, b"poststart\n")
+    log_path = os.path.join(node.config.pod_log_dir(namespace, "hooks", pod["metadata"]["uid"]), "c", "0.log")
+    seen: list[str] = []
+
+    async def follow() -> None:
+        while True:
+            try:
+                with open(log_path) as f:
+                    seen.append(f.read())
+            except FileNotFoundError:
+                return
+            await asyncio.sleep(0.05)
+
+    follower = asyncio.create_task(follow())
+    await node.client.delete(PODS, "hooks", namespace)
+    await node.wait_gone(namespace, "hooks", timeout=20)
+    await asyncio.wait_for(follower, 5)
+    text = seen[-1]
+    assert "prestop" in text and "got TERM" in text
+    assert text.index("prestop") < text.index("got TERM")
+
+
+async def test_active_deadline_fails_the_pod(node, namespace):
+    await node.start()
+    await node.create_pod(namespace, "deadline", [sh("sleep 3600")], activeDeadlineSeconds=2,
+                          restartPolicy="Never", terminationGracePeriodSeconds=0)
+    pod = await node.wait_pod(namespace, "deadline", lambda p: p["status"].get("phase") == "Failed",
+                              timeout=20, what="Failed")
+    assert pod["status"]["reason"] == "DeadlineExceeded"
+    assert pod["status"]["message"] == "Pod was active on the node longer than the specified deadline"
+    assert "terminated" in status_of(pod, "c")["state"]
+
+
+async def test_host_network_pod_runs_in_the_node_host(node, namespace):
+    kl = await node.start()
+    await node.create_pod(namespace, "hostnet", [sh("hostname; sleep 3600")], hostNetwork=True)
+    pod = await node.wait_pod(namespace, "hostnet", running, what="Running")
+    assert pod["status"]["podIP"] == pod["status"]["hostIP"] == str(kl.node_host.address.ip)
+    cid = status_of(pod, "c")["containerID"].split("://")[1]
+    _, out, _ = await kl.runtime.exec_sync(cid, ["readlink", "/proc/self/ns/net"], timeout=10)
+    inode = os.stat(naming.netns_path(kl.node_host.netns)).st_ino
+    assert out.decode().strip() == f"net:[{inode}]"
+
+
+async def test_security_context_env_and_args(node, namespace):
+    await node.start()
+    c = {"name": "c", "image": "busybox", "command": ["sh", "-c"],
+         "args": ["echo uid=$(id -u) gid=$(id -g) greeting=$GREETING expanded=$(GREETING2); "
+                  "touch /x 2>/dev/null && echo writable || echo readonly; pwd; sleep 3600"],
+         "workingDir": "/tmp",
+         "env": [{"name": "GREETING", "value": "hello"}, {"name": "GREETING2", "value": "$(GREETING) world"}],
+         "securityContext": {"runAsUser": 1000, "runAsGroup": 3000, "readOnlyRootFilesystem": True,
+                             "allowPrivilegeEscalation": False}}
+    await node.create_pod(namespace, "sc", [c])
+    pod = await node.wait_pod(namespace, "sc", running, what="Running")
+    path = os.path.join(node.config.pod_log_dir(namespace, "sc", pod["metadata"]["uid"]), "c", "0.log")
+    for _ in range(50):
+        with open(path) as f:
+            text = f.read()
+        if "/tmp" in text:
+            break
+        await asyncio.sleep(0.1)
+    assert "uid=1000 gid=3000 greeting=hello" in text
+    assert "readonly" in text and "stdout F /tmp" in text
+
+
+async def test_http_and_tcp_probes_with_named_port(node, namespace):
+    await node.start()
+    srv = {"name": "srv", "image": "python:3", "command": ["python3", "-m", "http.server", "8080"],
+           "ports": [{"name": "http", "containerPort": 8080}],
+           "readinessProbe": {"httpGet": {"port": "http", "path": "/"}, "periodSeconds": 1},
+           "livenessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1, "failureThreshold": 5}}
+    await node.create_pod(namespace, "http", [srv])
+    pod = await node.wait_pod(namespace, "http", lambda p: condition(p, "Ready") == "True", timeout=20,
+                              what="Ready")
+    assert status_of(pod, "srv")["ready"] and status_of(pod, "srv")["restartCount"] == 0
+
+
+async def test_pod_deleted_while_kubelet_down_is_cleaned_up(node, namespace):
+    kl = await node.start()
+    await node.create_pod(namespace, "orphan", [sh("sleep 3600")])
+    pod = await node.wait_pod(namespace, "orphan", running, what="Running")
+    uid = pod["metadata"]["uid"]
+    netns = (await kl.pod_network.lookup(uid)).netns
+    await node.stop()
+    await node.client.delete(PODS, "orphan", namespace, grace_period_seconds=0)
+    kl = await node.start()
+    for _ in range(100):
+        left = [c for c in await kl.runtime.list() if c.labels.get("io.kubernetes.pod.uid") == uid]
+        if not left and not iproute.netns_exists(netns) and not os.path.exists(node.config.pod_dir(uid)):
+            break
+        await asyncio.sleep(0.2)
+    assert not left and not iproute.netns_exists(netns)
+    assert not os.path.exists(node.config.pod_dir(uid))
