@@ -25,6 +25,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = datetime.timedelta(days=365 * 10)
 CLIENT_VALIDITY = datetime.timedelta(days=365)
+KUBELET_CLIENT_CN = "kube-apiserver-kubelet-client"  # kubelet.config.APISERVER_CLIENT_CN
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,13 @@ def ensure_client(ca: Pair, directory: str, filename: str, user: str,
     if os.path.exists(pair.cert) and os.path.exists(pair.key):
         return pair
     return issue(ca, pair, user, organizations=groups, client=True)
+
+
+def ensure_kubelet_client(ca: Pair, directory: str) -> Pair:
+    """The API server's certificate towards kubelets (logs, exec, proxy,
+    metrics): kube-apiserver's --kubelet-client-certificate, CN
+    kube-apiserver-kubelet-client in O system:masters, as kubeadm issues it."""
+    return ensure_client(ca, directory, "client-kube-apiserver-kubelet", KUBELET_CLIENT_CN, ("system:masters",))
 
 
 def identity(cert: x509.Certificate) -> tuple[str, tuple[str, ...]]:

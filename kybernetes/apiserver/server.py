@@ -24,6 +24,7 @@ from kybernetes.apiserver import (admission, allocation, authn, authz, bootstrap
                                   deleting, discovery, encoding, pki, reading, requestinfo, resource_store,
                                   strategies, subresources, tokens, watchcache, watching, writing)
 from kybernetes.apiserver import join
+from kybernetes.apiserver import kubelets, metrics, nodeproxy
 from kybernetes.apiserver.calls import STATE, Call, respond_status
 from kybernetes.storage.types import Store
 
@@ -55,6 +56,13 @@ class Settings:
     api_audiences: tuple[str, ...] = ()
     service_account_max_token_expiration: int = 0  # seconds; 0: no cap
     service_account_extend_token_expiration: bool = True
+    # --kubelet-client-certificate/--kubelet-client-key: the API server's
+    # identity towards kubelets (logs, exec, proxy, metrics).
+    kubelet_client_certificate: str = ""
+    kubelet_client_key: str = ""
+    # --kubelet-certificate-authority: checks kubelets' serving certificates;
+    # unset, they are not checked (kube-apiserver's default).
+    kubelet_certificate_authority: str = ""
 
     @property
     def issuer(self) -> str:
@@ -79,6 +87,7 @@ class State:
     services: strategies.ServiceAddresses
     service_accounts: tokens.ServiceAccountTokens
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    kubelet_client: kubelets.KubeletClient = field(default_factory=kubelets.KubeletClient)
     join: join.JoinService | None = None  # /cacerts and node credentials (kyb server sets it)
 
     def resource_store(self, group: str, version: str, plural: str) -> resource_store.ResourceStore | None:
@@ -145,7 +154,10 @@ def build_state(store: Store, settings: Settings, authenticator: authn.Authentic
     ips = allocation.IPAllocator(store, settings.service_cidr)
     ports = allocation.PortAllocator(store, *settings.node_port_range)
     return State(store, settings, stores, caches, chain, authenticator, authz.AlwaysAllow(),
-                 strategies.ServiceAddresses(ips, ports), service_accounts)
+                 strategies.ServiceAddresses(ips, ports), service_accounts,
+                 kubelet_client=kubelets.KubeletClient(settings.kubelet_client_certificate,
+                                                       settings.kubelet_client_key,
+                                                       settings.kubelet_certificate_authority))
 
 
 # -- routing -------------------------------------------------------------------------
@@ -251,6 +263,8 @@ async def _resource(request: web.Request, state: State, info: requestinfo.Reques
         return await subresources.finalize(call)
     if sub == "token":
         return await subresources.token_request(call)
+    if sub and nodeproxy.handles(call):
+        return await nodeproxy.serve(call)
     if sub and sub != "status":
         raise status.error(501, "NotImplemented", f"the {r.plural}/{sub} subresource is not served yet")
     if verb == "get":
@@ -286,6 +300,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             raise status.error(403, "Forbidden", authz.forbidden_message(user, info, reason))
         if not info.is_resource:
             return await _non_resource(request, state)
+        if info.group == metrics.GROUP:
+            return await metrics.serve(request, state, info)
         return await _resource(request, state, info, user)
     except status.StatusError as e:
         return respond_status(e)
@@ -349,6 +365,7 @@ class APIServer:
                 pass
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.state.kubelet_client.close()
 
 
 def ssl_context(cert: str, key: str, ca: str) -> ssl.SSLContext:

@@ -93,6 +93,9 @@ async def run(args: argparse.Namespace) -> int:
         service_ip = str(ipaddress.ip_network(args.service_cidr, strict=False).network_address + 1)
         ca, serving, admin, sa_key = _certificates(data_dir, service_ip, tuple(args.tls_san))
         settings.service_account_key_file = sa_key
+        kubelet_client = pki.ensure_kubelet_client(ca, os.path.join(data_dir, "tls"))
+        settings.kubelet_client_certificate, settings.kubelet_client_key = kubelet_client.cert, kubelet_client.key
+        settings.kubelet_certificate_authority = ca.cert
         token = join.ensure_token(data_dir, ca)
     except OSError as e:
         raise FatalError(f"cannot use data dir {data_dir}: {e.strerror}") from e
