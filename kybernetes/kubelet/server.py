@@ -15,9 +15,7 @@ identity always passes.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import socket
 import ssl
 from dataclasses import dataclass
@@ -212,10 +210,9 @@ class KubeletServer:
         if opts.tty:
             opts.stderr = False
         stdin_path = None
-        if ref.stdin:
+        if opts.stdin:
             try:
-                cdir = self.host.runtime.container_dir(ref.container_id)  # type: ignore[attr-defined]
-                stdin_path = os.path.join(cdir, attach.STDIN_FIFO)
+                stdin_path = self.host.runtime.stdin_path(ref.container_id)  # type: ignore[attr-defined]
             except (AttributeError, runtime_errors.ContainerNotFound):
                 stdin_path = None
 
@@ -256,7 +253,3 @@ class KubeletServer:
 def _subresource(first: str) -> str:
     return {"containerLogs": "log", "exec": "proxy", "attach": "proxy", "portForward": "proxy",
             "stats": "stats", "pods": "proxy", "healthz": "proxy"}.get(first, "proxy")
-
-
-def encode(obj: dict) -> bytes:
-    return json.dumps(obj).encode()

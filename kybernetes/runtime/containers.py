@@ -89,8 +89,13 @@ class Runtime:
     # -- lifecycle ---------------------------------------------------------
 
     async def create_container(self, config: spec.ContainerConfig,
-                               image: images.Image | None = None) -> str:
-        """Create (not start) a container; return its id."""
+                               image: images.Image | None = None, *, stdin: bool = False) -> str:
+        """Create (not start) a container; return its id.
+
+        ``stdin`` (the pod spec's ``stdin: true``): the shim gives the
+        container a FIFO as its standard input (``stdin_path``) and holds it
+        open, so ``kubectl attach -i`` can write to it; otherwise /dev/null.
+        """
         if image is None:
             image = await self.images.resolve(config.image) or images.host_image(config.image)
         cid = secrets.token_hex(32)
@@ -101,7 +106,8 @@ class Runtime:
         cgroups_path = f"{parent.rstrip('/')}/{cid}"
         meta = {"id": cid, "config": dataclasses.asdict(config), "createdAt": time.time_ns(),
                 "startedAt": None, "logPath": log_path, "cgroupsPath": cgroups_path,
-                "image": {"name": image.name, "id": image.id, "fallback": image.fallback}}
+                "image": {"name": image.name, "id": image.id, "fallback": image.fallback},
+                "stdin": stdin}
         records.save_meta(cdir, meta)
         try:
             hidden = self.hidden_host_paths if image.fallback else []
@@ -113,7 +119,7 @@ class Runtime:
                                 cgroups_path=cgroups_path, uid=uid, gid=gid, additional_gids=extra,
                                 available_caps=_own_capabilities())
             shim.write_json(os.path.join(cdir, "config.json"), oci)
-            await self._launch_shim(cid, cdir, log_path, cgroups_path)
+            await self._launch_shim(cid, cdir, log_path, cgroups_path, stdin)
         except BaseException:
             try:
                 await asyncio.shield(self._destroy(cid, cdir, cgroups_path))
@@ -122,13 +128,14 @@ class Runtime:
             raise
         return cid
 
-    async def _launch_shim(self, cid: str, cdir: str, log_path: str, cgroups_path: str) -> None:
+    async def _launch_shim(self, cid: str, cdir: str, log_path: str, cgroups_path: str,
+                           stdin: bool = False) -> None:
         # -S: skip site (its .pth hooks cost ~40 ms of CPU per container);
         # the package is found through PYTHONPATH instead.
         argv = [sys.executable, "-S", "-m", "kybernetes.runtime.shim", "--id", cid, "--bundle", cdir,
                 "--runc", self.runc.binary, "--runc-root", self.runc.root, "--log-path", log_path,
                 "--log-max-size", str(self.log_max_size), "--log-max-files", str(self.log_max_files),
-                "--cgroups-path", cgroups_path]
+                "--cgroups-path", cgroups_path] + (["--stdin"] if stdin else [])
         loop = asyncio.get_running_loop()
         r, w = os.pipe()
         with open(os.path.join(cdir, "shim.log"), "ab") as shim_log:
@@ -266,6 +273,12 @@ class Runtime:
             out.append(records.status(meta, by_id.get(cid), records.load_exit(cdir),
                                       records.shim_pid(cdir, cid) is not None))
         return out
+
+    def stdin_path(self, container_id: str) -> str | None:
+        """The FIFO that is the container's stdin (created with ``stdin=True``), else None."""
+        cdir, meta = self._meta(container_id)
+        path = os.path.join(cdir, shim.STDIN_FIFO)
+        return path if meta.get("stdin") and os.path.exists(path) else None
 
     async def logs(self, container_id: str) -> str:
         """Path of the container's CRI log file."""

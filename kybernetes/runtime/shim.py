@@ -38,6 +38,7 @@ import time
 from kybernetes.runtime import cgroups, logwriter
 
 PR_SET_CHILD_SUBREAPER = 36
+STDIN_FIFO = "stdin"  # in the bundle, with --stdin: the container's standard input
 DRAIN_SECONDS = 2.0
 
 
@@ -51,6 +52,7 @@ def _args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--log-max-size", type=int, default=logwriter.MAX_SIZE)
     p.add_argument("--log-max-files", type=int, default=logwriter.MAX_FILES)
     p.add_argument("--cgroups-path", required=True)
+    p.add_argument("--stdin", action="store_true", help="give the container a FIFO as stdin")
     return p.parse_args(argv)
 
 
@@ -85,6 +87,21 @@ def runc_error(log_path: str, last: int = 1) -> str:
     return "; ".join(msgs[-last:])
 
 
+_held: list[int] = []
+
+
+def _stdin_fifo(bundle: str) -> int:
+    """The read end of the stdin FIFO, for the container. We keep a write end
+    open for the container's life, so it sees no end of input between
+    attaches (stdinOnce=false, the kubelet's default)."""
+    path = os.path.join(bundle, STDIN_FIFO)
+    os.mkfifo(path, 0o600)
+    read_fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    _held.append(os.open(path, os.O_WRONLY))
+    os.set_blocking(read_fd, True)
+    return read_fd
+
+
 def _read_available(fd: int) -> bytes:
     os.set_blocking(fd, False)
     try:
@@ -113,7 +130,10 @@ def main(argv: list[str]) -> int:
     runc_log = os.path.join(a.bundle, "runc.log")
     cmd = [a.runc, "--root", a.runc_root, "--log", runc_log, "--log-format", "json",
            "create", "--bundle", a.bundle, "--pid-file", pid_file, a.id]
-    rc = subprocess.call(cmd, stdin=devnull, stdout=out_w, stderr=err_w, close_fds=True)
+    stdin_fd = _stdin_fifo(a.bundle) if a.stdin else devnull
+    rc = subprocess.call(cmd, stdin=stdin_fd, stdout=out_w, stderr=err_w, close_fds=True)
+    if stdin_fd != devnull:
+        os.close(stdin_fd)  # the container has it now; our write end (kept) holds it open
     os.close(out_w)
     os.close(err_w)
     if rc != 0:

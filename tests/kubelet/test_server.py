@@ -109,8 +109,8 @@ async def kubelet(runtime, pki_dir):
         sock.close()
 
 
-async def start(host, name: str, script: str, **kw) -> str:
-    cid = await host.runtime.create_container(helpers.sh(script, name=name, **kw))
+async def start(host, name: str, script: str, stdin: bool = False, **kw) -> str:
+    cid = await host.runtime.create_container(helpers.sh(script, name=name, **kw), stdin=stdin)
     await host.runtime.start(cid)
     st = await host.runtime.status(cid)
     host.refs[name] = server.ContainerRef(cid, name, st.log_path, {}, tty=False, stdin=False)
@@ -323,6 +323,34 @@ async def test_attach_streams_new_output(kubelet, pki_dir):
                     out[msg.data[0]] += msg.data[1:]
     assert out[1] == b"attached\n" and out[2] == b"oops\n"
     assert json.loads(out[3])["status"] == "Success"
+
+
+async def test_attach_stdin_reaches_the_main_process(kubelet, pki_dir):
+    cid = await start(kubelet, "app", "echo ready; while read line; do echo got:$line; done", stdin=True)
+    await helpers.wait_running(kubelet.runtime, cid, marker="ready")
+    q = [("stdin", "1"), ("stdout", "1"), ("stderr", "1")]
+    out = b""
+    async with session(pki_dir) as s:
+        async with s.ws_connect(f"{kubelet.base}/attach/{NS}/{POD}/app", params=q,
+                                protocols=["v5.channel.k8s.io"]) as ws:
+            await ws.send_bytes(b"\x00hello\n")
+            while b"got:hello" not in out:
+                msg = await asyncio.wait_for(ws.receive(), 10)
+                assert msg.type == aiohttp.WSMsgType.BINARY
+                if msg.data[0] == 1:
+                    out += msg.data[1:]
+    assert out == b"got:hello\n"
+    # a second attach: stdin stays open between attaches (stdinOnce false)
+    async with session(pki_dir) as s:
+        async with s.ws_connect(f"{kubelet.base}/attach/{NS}/{POD}/app", params=q,
+                                protocols=["v4.channel.k8s.io"]) as ws:
+            await ws.send_bytes(b"\x00again\n")
+            out = b""
+            while b"got:again" not in out:
+                msg = await asyncio.wait_for(ws.receive(), 10)
+                if msg.data[0] == 1:
+                    out += msg.data[1:]
+    assert (await kubelet.runtime.status(cid)).state == "running"
 
 
 # -- port-forward ------------------------------------------------------------------------------

@@ -16,8 +16,6 @@ from typing import Awaitable, Callable
 
 from kybernetes.kubelet.streams import logs, remotecommand
 
-STDIN_FIFO = "stdin"
-
 
 async def run_attach(log_path: str, stdin_path: str | None, opts: remotecommand.Options,
                      io: remotecommand.IO, running: Callable[[], Awaitable[bool]]) -> dict:

@@ -243,8 +243,6 @@ async def _run(io: IO, run: Runner, ws) -> web.StreamResponse:
     except Exception as e:  # noqa: BLE001 - reported to the client as the kubelet does
         log.warning("stream command failed: %s", e)
         status = error_status(str(e))
-    finally:
-        pass
     await io.finish(status)
     pump.cancel()
     with contextlib.suppress(asyncio.CancelledError, Exception):
