@@ -165,3 +165,100 @@ def test_sigkill_of_server_keeps_containers(cluster, ns, busybox):
         assert [s["containerID"] for s in pod["status"]["containerStatuses"]] == ids[name], name
         assert [s["restartCount"] for s in pod["status"]["containerStatuses"]] == restarts[name], name
     assert cluster.kubectl("-n", ns, "logs", "b") == "hi\n"
+
+
+def test_logs_follow_streams(cluster, ns):
+    cluster.kubectl("-n", ns, "run", "ticker", "--image=busybox", "--",
+                    "sh", "-c", "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done")
+    _wait_running(cluster, ns, "ticker")
+    proc = cluster.kubectl.popen("-n", ns, "logs", "-f", "ticker")
+    try:
+        lines = [proc.stdout.readline() for _ in range(12)]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert lines[0] == "line 0\n"
+    assert lines[11] == "line 11\n"  # written after logs -f began: streamed
+
+
+def test_exec_interactive_in_tmux(cluster, ns, busybox):
+    """``kubectl exec -it b -- sh`` in a real terminal (tmux): a prompt, a
+    command typed in and its output, then exit."""
+    import shutil
+    import subprocess
+
+    assert shutil.which("tmux"), "tmux is needed (hack/setup.sh installs it)"
+    session = f"kyb-{uuid.uuid4().hex[:8]}"
+    k = cluster.kubectl
+    cmd = (f"kubectl --kubeconfig {k.server.kubeconfig} --cache-dir {k.cache_dir} "
+           f"-n {ns} exec -it b -- sh; sleep 30")
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "30", cmd], check=True)
+    try:
+        def screen() -> str:
+            return subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
+                                  capture_output=True, text=True).stdout
+
+        deadline = time.monotonic() + 20
+        while "#" not in screen() and "$" not in screen() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        subprocess.run(["tmux", "send-keys", "-t", session, "echo $((6*7)); tty", "Enter"], check=True)
+        deadline = time.monotonic() + 10
+        while "\n42" not in screen() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        out = screen()
+        assert "\n42" in out, out
+        assert "/dev/pts/" in out, out  # a terminal inside the container
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+
+
+def test_port_forward_serves_a_page(cluster, ns):
+    import re
+    import urllib.request
+
+    cluster.kubectl("-n", ns, "run", "web", "--image=busybox", "--port=8080", "--",
+                    "python3", "-m", "http.server", "8080", "--directory", "/etc")
+    _wait_running(cluster, ns, "web")
+    proc = cluster.kubectl.popen("-n", ns, "port-forward", "pod/web", ":8080")
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"127\.0\.0\.1:(\d+) -> 8080", line)
+        assert m, line + proc.stderr.read() if proc.poll() is not None else line
+        url = f"http://127.0.0.1:{m.group(1)}/hostname"
+        deadline, body = time.monotonic() + 20, None
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    body = r.read().decode()
+                    break
+            except OSError:
+                time.sleep(0.3)
+        assert body is not None and body.strip() == "web"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_cp_both_ways(cluster, ns, busybox, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("copied in\n")
+    cluster.kubectl("-n", ns, "cp", str(src), "b:/root/in.txt")
+    assert cluster.kubectl("-n", ns, "exec", "b", "--", "cat", "/root/in.txt") == "copied in\n"
+    dst = tmp_path / "out.txt"
+    cluster.kubectl("-n", ns, "cp", "b:/root/in.txt", str(dst))
+    assert dst.read_text() == "copied in\n"
+
+
+def test_top_node_and_pod(cluster, ns, busybox):
+    deadline, nodes, pods = time.monotonic() + 60, None, None
+    while time.monotonic() < deadline:
+        nodes = cluster.kubectl.run("top", "node", "--no-headers", check=False)
+        pods = cluster.kubectl.run("-n", ns, "top", "pod", "b", "--no-headers", check=False)
+        if nodes.returncode == 0 and pods.returncode == 0:
+            break
+        time.sleep(2)
+    assert nodes.returncode == 0, nodes.stderr
+    assert {line.split()[0] for line in nodes.stdout.splitlines()} == set(cluster.node_names)
+    assert pods.returncode == 0, pods.stderr
+    name, cpu, memory = pods.stdout.split()
+    assert name == "b" and cpu.endswith("m") and memory.endswith("Mi")
