@@ -13,6 +13,7 @@ import functools
 import orjson
 
 from kybernetes.api import registry
+from kybernetes.apiserver import metrics
 
 AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 AGGREGATED_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
@@ -53,6 +54,9 @@ def _sub_api_resource(r: registry.Resource, s: registry.Subresource) -> dict:
 
 @functools.cache
 def resource_list(group: str, version: str) -> bytes | None:
+    if (group, version) == (metrics.GROUP, metrics.VERSION):
+        return orjson.dumps({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": metrics.API_VERSION,
+                             "resources": list(metrics.RESOURCES)})
     resources = registry.resources_in(group, version)
     if not resources:
         return None
@@ -81,11 +85,14 @@ def _group(group: str, versions: list[str]) -> dict:
 @functools.cache
 def api_group_list() -> bytes:
     groups = [_group(g, vs) for g, vs in registry.group_versions() if g]
+    groups.append(_group(metrics.GROUP, [metrics.VERSION]))  # an aggregated API upstream (metrics-server)
     return orjson.dumps({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 
 
 @functools.cache
 def api_group(group: str) -> bytes | None:
+    if group == metrics.GROUP:
+        return orjson.dumps({"kind": "APIGroup", "apiVersion": "v1", **_group(group, [metrics.VERSION])})
     for g, vs in registry.group_versions():
         if g == group and g:
             return orjson.dumps({"kind": "APIGroup", "apiVersion": "v1", **_group(g, vs)})
@@ -125,6 +132,19 @@ def aggregated(core: bool, version: str = "v2") -> bytes:
             {"version": v, "resources": [_aggregated_resource(r) for r in registry.resources_in(group, v)],
              "freshness": "Current"} for v in versions]}
         items.append(item)
+    if not core:
+        items.append(_metrics_discovery())
     return orjson.dumps({"kind": "APIGroupDiscoveryList",
                          "apiVersion": f"apidiscovery.k8s.io/{version}",
                          "metadata": {}, "items": items})
+
+
+def _metrics_discovery() -> dict:
+    """metrics.k8s.io in the aggregated form (served by apiserver.metrics)."""
+    resources = [{"resource": r["name"],
+                  "responseKind": {"group": metrics.GROUP, "version": metrics.VERSION, "kind": r["kind"]},
+                  "scope": "Namespaced" if r["namespaced"] else "Cluster",
+                  "singularResource": r["singularName"], "verbs": list(r["verbs"])}
+                 for r in metrics.RESOURCES]
+    return {"metadata": {"name": metrics.GROUP, "creationTimestamp": None},
+            "versions": [{"version": metrics.VERSION, "resources": resources, "freshness": "Current"}]}

@@ -25,7 +25,7 @@ import orjson
 from aiohttp import web
 
 from kybernetes.api import quantities, registry, status
-from kybernetes.apiserver import kubelets, selecting
+from kybernetes.apiserver import encoding, kubelets, selecting
 from kybernetes.apiserver.requestinfo import RequestInfo
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,49 @@ def _json(body: dict, code: int = 200) -> web.Response:
                         headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"})
 
 
+_COLUMNS = [{"name": "Name", "type": "string", "format": "name", "description": "Name of the resource",
+             "priority": 0},
+            {"name": "CPU", "type": "string", "format": "", "description": "CPU usage", "priority": 0},
+            {"name": "Memory", "type": "string", "format": "", "description": "Memory usage", "priority": 0},
+            {"name": "Window", "type": "string", "format": "",
+             "description": "Interval from which metrics were collected", "priority": 0}]
+
+
+def _total(usages: list[dict], key: str, fmt: str) -> str:
+    total = quantities.Quantity(0, fmt)
+    for u in usages:
+        total = quantities.add(total, quantities.parse(u[key]))
+    return quantities.canonical(quantities.Quantity(total.nanos, fmt))
+
+
+def _table(items: list[dict], version: str) -> dict:
+    """metrics-server's ConvertToTable: name, CPU, memory (summed over a
+    pod's containers) and window."""
+    rows = []
+    for m in items:
+        usages = [m["usage"]] if "usage" in m else [c["usage"] for c in m["containers"]]
+        rows.append({"cells": [m["metadata"]["name"], _total(usages, "cpu", quantities.DECIMAL_SI),
+                               _total(usages, "memory", quantities.BINARY_SI), m["window"]],
+                     "object": {"kind": "PartialObjectMetadata", "apiVersion": f"meta.k8s.io/{version}",
+                                "metadata": m["metadata"]}})
+    return {"kind": "Table", "apiVersion": f"meta.k8s.io/{version}", "metadata": {},
+            "columnDefinitions": _COLUMNS, "rows": rows}
+
+
+def _respond(request: web.Request, body: dict) -> web.Response:
+    rendering = encoding.negotiate(request.headers.get("Accept"))
+    if rendering.as_ == "Table":
+        items = body["items"] if "items" in body else [body]
+        data, content_type = encoding.dumps(_table(items, rendering.version), rendering)
+        return web.Response(body=data, headers={"Content-Type": content_type,
+                                                "Cache-Control": "no-cache, private"})
+    if rendering.format == "yaml":
+        data, content_type = encoding.dumps(body, rendering)
+        return web.Response(body=data, headers={"Content-Type": content_type,
+                                                "Cache-Control": "no-cache, private"})
+    return _json(body)
+
+
 async def serve(request: web.Request, state: Any, info: RequestInfo) -> web.StreamResponse:
     if info.version != VERSION or info.resource not in ("nodes", "pods") or info.subresource:
         raise status.not_found_path()
@@ -145,12 +188,12 @@ async def serve(request: web.Request, state: Any, info: RequestInfo) -> web.Stre
             item = node_metrics(node, summary) if summary else None
             if item is None:
                 raise status.not_found("nodemetrics", GROUP, info.name)
-            return _json(item)
+            return _respond(request, item)
         nodes, _, _, _ = await nodes_store.list("", predicate=_selector(request, "nodes"))
         summaries = await asyncio.gather(*(_summary(client, n) for n in nodes))
         items = [m for n, s in zip(nodes, summaries) if s for m in [node_metrics(n, s)] if m]
         items.sort(key=lambda m: m["metadata"]["name"])
-        return _json({"kind": "NodeMetricsList", "apiVersion": API_VERSION, "metadata": {}, "items": items})
+        return _respond(request, {"kind": "NodeMetricsList", "apiVersion": API_VERSION, "metadata": {}, "items": items})
 
     pods_store = state.stores[("", "v1", "pods")]
     if info.name:
@@ -185,6 +228,6 @@ async def serve(request: web.Request, state: Any, info: RequestInfo) -> web.Stre
     if info.name:
         if not items:
             raise status.not_found("podmetrics", GROUP, f"{info.namespace}/{info.name}")
-        return _json(items[0])
+        return _respond(request, items[0])
     items.sort(key=lambda m: (m["metadata"]["namespace"], m["metadata"]["name"]))
-    return _json({"kind": "PodMetricsList", "apiVersion": API_VERSION, "metadata": {}, "items": items})
+    return _respond(request, {"kind": "PodMetricsList", "apiVersion": API_VERSION, "metadata": {}, "items": items})
