@@ -238,7 +238,7 @@ class Forwarder:
 
     async def lookup(self, name: str, qtype: int) -> list[wire.RR]:
         """The answer records for ``name`` (for ExternalName targets); [] on failure."""
-        query = dnslib.DNSRecord.question(name, dnslib.QTYPE.get(qtype)).pack()
+        query = bytes(dnslib.DNSRecord.question(name, dnslib.QTYPE.get(qtype)).pack())
         q = wire.read_question(query)
         reply = await self.forward(query, q, False)
         if len(reply) > 2 and reply[2] & 0x02:
