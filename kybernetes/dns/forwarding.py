@@ -6,7 +6,7 @@ sends the client to TCP, and its retry comes over TCP too), with a new random
 ID; upstreams are tried in order, each within ``timeout``; when all fail the
 client gets SERVFAIL. Identical queries in flight share one upstream exchange.
 Answers are cached for their smallest TTL (negative ones for the SOA's), at
-most ``max_ttl`` seconds, and served with the TTLs counted down.
+most ``max_ttl`` seconds, and served with the time left as every TTL.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def _ttl_of(rec: dnslib.DNSRecord, max_ttl: int) -> int:
     if rec.rr:
         ttls = [rr.ttl for rr in (*rec.rr, *rec.auth, *rec.ar) if rr.rtype != wire.OPT]
     else:
-        ttls = [min(rr.ttl, rr.rdata.minttl) for rr in rec.auth if rr.rtype == wire.SOA]
+        ttls = [min(rr.ttl, rr.rdata.times[4]) for rr in rec.auth if rr.rtype == wire.SOA]
     return min([max_ttl, *ttls]) if ttls else 0
 
 
@@ -197,9 +197,9 @@ class Forwarder:
     def _store(self, key: bytes, reply: bytes, now: float) -> None:
         try:
             rec = dnslib.DNSRecord.parse(reply)
-        except dnslib.DNSError:
+            ttl = _ttl_of(rec, self.max_ttl)
+        except (dnslib.DNSError, AttributeError, IndexError, ValueError):
             return
-        ttl = _ttl_of(rec, self.max_ttl)
         if ttl <= 0:
             return
         if len(self.cache) >= MAX_CACHE_ENTRIES:
@@ -209,7 +209,8 @@ class Forwarder:
     def _from_cache(self, data: bytes, q: wire.Question, hit: _Cached, now: float, tcp: bool) -> bytes:
         query = dnslib.DNSRecord.parse(data)
         src = hit.record
-        age = int(now - hit.stored)
+        # As CoreDNS's cache: every record gets the entry's remaining time.
+        remaining = max(0, int(hit.expires - now))
 
         def aged(rrs):
             out = []
@@ -217,7 +218,7 @@ class Forwarder:
                 if rr.rtype == wire.OPT:
                     continue
                 rr = copy.copy(rr)
-                rr.ttl = max(0, rr.ttl - age)
+                rr.ttl = remaining
                 out.append(rr)
             return out
 
