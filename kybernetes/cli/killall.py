@@ -4,11 +4,12 @@ Stopping ``kyb server`` or ``kyb agent`` never stops containers (a kubelet
 restart must find them running); this does. For the node whose data dir is
 given it ends the ``kyb`` process that runs it (SIGTERM, then SIGKILL), kills
 every container of its runtime (``runtime.cleanup.killall``: runc state,
-shims, overlays, cgroups), removes the cluster's network on this machine
-(``network.cleanup``: node hosts' and pods' namespaces, links, routes and
-address stores of the prefix, machine-wide, as k3s-killall.sh removes every
-cni0/flannel link), unmounts whatever is still mounted below the data dir
-(tmpfs volumes) and removes the node's cgroup tree.
+shims, overlays, cgroups), removes its node host with its pods' namespaces,
+veths and routes, and, when it was the last node of the cluster on this
+machine, the whole network of the prefix (``network.cleanup``: bridge,
+fallback routes, address stores; as k3s-killall.sh removes cni0), unmounts
+whatever is still mounted below the data dir (tmpfs volumes) and removes the
+node's cgroup tree.
 
 What to clean is read from the node record the agent writes when it starts
 (``<data-dir>/agent/node.json``: node name, cgroup, network plan, PID),
@@ -108,9 +109,37 @@ async def _umount(points: list[str]) -> list[str]:
     return points
 
 
+async def _remove_network(node_name: str | None, network: dict):
+    """This node's host (its pods' namespaces, its veth, its routes); and when
+    no other node of the cluster is left on this machine, everything of the
+    prefix (bridge, fallback routes, state), as k3s-killall.sh removes cni0."""
+    from kybernetes.network import addressing, cluster, iproute, naming
+    from kybernetes.network import cleanup as network_cleanup
+
+    plan = addressing.AddressPlan(prefix=network["prefix"], node_network=network["nodeNetwork"],
+                                  cluster_cidr=network["clusterCIDR"], service_cidr=network["serviceCIDR"])
+    state_root = network.get("stateRoot") or naming.STATE_ROOT
+    before = set(iproute.list_netns())
+    removed = network_cleanup.Removed()
+    net = cluster.ClusterNetwork(plan, state_root)
+    if node_name:
+        try:
+            await net.remove_node_host(node_name)
+            removed.links = [naming.node_veth(plan.prefix, node_name)]
+        except Exception as e:  # noqa: BLE001 - go on: the rest must still be cleaned
+            print(f"kyb killall: node host {node_name}: {e}", file=sys.stderr)
+        removed.namespaces = sorted(before - set(iproute.list_netns()))
+    others = [h.name for h in await net.node_hosts()]
+    if not others:
+        everything = await network_cleanup.cleanup(plan.prefix, plan=plan, state_root=state_root)
+        removed.namespaces += everything.namespaces
+        removed.links += everything.links
+        removed.routes += everything.routes
+    return removed
+
+
 async def killall(data_dir: str) -> dict[str, list[str]]:
     """Everything above, for one data dir; returns what it stopped and removed."""
-    from kybernetes.network import addressing, cleanup as network_cleanup, naming
     from kybernetes.runtime import cgroups, cleanup as runtime_cleanup, containers, rootfs
 
     data_dir = os.path.abspath(data_dir)
@@ -127,11 +156,7 @@ async def killall(data_dir: str) -> dict[str, list[str]]:
         done["containers"] = await runtime_cleanup.killall(runtime)
     network = record.get("network") or {}
     if network.get("prefix"):
-        plan = addressing.AddressPlan(prefix=network["prefix"], node_network=network["nodeNetwork"],
-                                      cluster_cidr=network["clusterCIDR"],
-                                      service_cidr=network["serviceCIDR"])
-        removed = await network_cleanup.cleanup(plan.prefix, plan=plan,
-                                                state_root=network.get("stateRoot") or naming.STATE_ROOT)
+        removed = await _remove_network(record.get("nodeName"), network)
         done["namespaces"], done["links"], done["routes"] = removed.namespaces, removed.links, removed.routes
     done["mounts"] = await _umount([m for m in rootfs.mounts_under(data_dir) if m != data_dir])
     if cgroup and cgroups.all_dirs(cgroup):

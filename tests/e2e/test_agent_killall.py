@@ -124,3 +124,36 @@ def test_killall_of_a_running_server_with_pods(tmp_path):
         assert not [n for n in iproute.list_netns() if n.startswith(c.plan.prefix + "-")]
     after = probes.machine_state()
     assert probes.changes(before, after, c.plan) == {}
+
+
+async def test_killall_keeps_the_other_nodes_network(tmp_path):
+    """Two nodes of one cluster on this machine: killall of one removes its node
+    host only; the other's namespace, the bridge and its routes stay."""
+    plan = await probes.free_plan()
+    state_root = str(tmp_path / "netstate")
+    names = [f"kt-{secrets.token_hex(3)}" for _ in range(2)]
+    configs = [KubeletConfig(node_name=n, data_dir=str(tmp_path / n), network_prefix=plan.prefix,
+                             node_network=str(plan.node_network), cluster_cidr=str(plan.cluster_cidr),
+                             service_cidr=str(plan.service_cidr), network_state_root=state_root)
+               for n in names]
+    net = network_cluster.ClusterNetwork(plan, state_root=state_root)
+    cidrs = plan.cluster_cidr.subnets(new_prefix=24)
+    try:
+        for config in configs:
+            killall.write_record(config, server="https://127.0.0.1:1")
+            host = await net.add_node_host(config.node_name, next(cidrs))
+            await net.pod_network(host).setup(f"uid-{config.node_name}")
+        gone, kept = configs
+        result = kyb_killall(gone.data_dir)
+        assert result.returncode == 0, result.stderr
+        netns = iproute.list_netns()
+        assert f"{plan.prefix}-node-{gone.node_name}" not in netns
+        assert f"{plan.prefix}-node-{kept.node_name}" in netns
+        assert await iproute.link_exists(plan.bridge)
+        assert [h.name for h in await net.node_hosts()] == [kept.node_name]
+        # The last node: everything of the prefix goes.
+        assert kyb_killall(kept.data_dir).returncode == 0
+        assert not [n for n in iproute.list_netns() if n.startswith(plan.prefix + "-")]
+        assert not await iproute.link_exists(plan.bridge)
+    finally:
+        await network_cleanup.cleanup(plan.prefix, plan=plan, state_root=state_root)
