@@ -2,8 +2,10 @@
 
 For machines where neither iptables nor nftables can be used, as kube-proxy's
 old userspace mode (pkg/proxy/userspace). Each cluster IP is added as a /32
-to a dummy link `kube-svc0` *inside the node host* (never the machine's own
-namespace), so pods' packets to it are delivered locally there; a socket bound
+to `lo` *inside the node host* (never the machine's own namespace), labelled
+`lo:kubesvc` so that a restarted proxier finds its own addresses (kernels
+without the dummy link type are common in VMs), and pods' packets to it are
+delivered locally there; a socket bound
 to ip:port in that namespace (kybernetes.network.sockets) accepts them and
 relays each TCP connection, or each UDP client's datagrams, to a ready
 endpoint, connected from the node host as well. Endpoints are picked round
@@ -27,7 +29,7 @@ from kybernetes.proxy.services import Endpoint, ProxyState, ServicePort, Service
 
 log = logging.getLogger(__name__)
 
-DUMMY = "kube-svc0"
+LINK, LABEL = "lo", "lo:kubesvc"
 UDP_IDLE_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 5.0
 
@@ -137,10 +139,10 @@ class UserspaceProxier:
         self._link_ready = False
 
     async def _ensure_link(self) -> None:
+        """Adopt addresses a previous run left (found by their label)."""
         if not self._link_ready:
-            if not await self.netns.succeeds("ip", "link", "show", "dev", DUMMY):
-                await self.netns.run("ip", "link", "add", DUMMY, "type", "dummy")
-            await self.netns.run("ip", "link", "set", DUMMY, "up")
+            out = await self.netns.run("ip", "-o", "-4", "address", "show", "dev", LINK, "label", LABEL)
+            self._addresses = {line.split()[3].split("/")[0] for line in out.splitlines() if line.strip()}
             self._link_ready = True
 
     async def sync(self, state: ProxyState, full: bool = False) -> None:
@@ -155,7 +157,7 @@ class UserspaceProxier:
                 wanted[(svc.proto, "0.0.0.0", svc.node_port)] = key
         addresses = {ip for _, ip, _ in wanted if ip != "0.0.0.0"}
         for ip in sorted(addresses - self._addresses):
-            await self.netns.run("ip", "address", "replace", f"{ip}/32", "dev", DUMMY)
+            await self.netns.run("ip", "address", "replace", f"{ip}/32", "dev", LINK, "label", LABEL)
         self._addresses |= addresses
         for listener_key in list(self._listeners):
             if listener_key not in wanted:
@@ -167,7 +169,7 @@ class UserspaceProxier:
                 except OSError as e:
                     log.warning("userspace proxy: cannot listen on %s: %s", listener_key, e)
         for ip in sorted(self._addresses - addresses):
-            await self.netns.run("ip", "address", "del", f"{ip}/32", "dev", DUMMY, check=False)
+            await self.netns.run("ip", "address", "del", f"{ip}/32", "dev", LINK, check=False)
         self._addresses &= addresses
         for key in set(self._balancers) - set(state.services):
             del self._balancers[key]
@@ -230,6 +232,8 @@ class UserspaceProxier:
         self._listeners.clear()
         for task in list(self._tasks):
             task.cancel()
-        await self.netns.run("ip", "link", "del", DUMMY, check=False)
+        await self._ensure_link()
+        for ip in sorted(self._addresses):
+            await self.netns.run("ip", "address", "del", f"{ip}/32", "dev", LINK, check=False)
         self._addresses.clear()
         self._link_ready = False

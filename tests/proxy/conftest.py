@@ -1,0 +1,51 @@
+"""Fixtures for kube-proxy's tests: an API server whose Service range is a free
+range of this machine, and a cluster network (node host, pods) on that plan,
+removed afterwards and checked to leave the machine as it was."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+
+import pytest
+
+from kybernetes.network import cleanup, cluster
+from tests import servers
+from tests.e2e.cluster import API_ONLY, Server, free_port, running
+from tests.network import probes
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("iptables-restore"),
+    reason="needs root, iproute2 and iptables (network namespaces)")
+
+
+@pytest.fixture(scope="module")
+def plan():
+    """Free ranges for this module's cluster; the API server allocates ClusterIPs from them."""
+    return asyncio.run(probes.free_plan())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, plan):
+    args = [*API_ONLY, "--service-cidr", str(plan.service_cidr), "--cluster-cidr", str(plan.cluster_cidr)]
+    with running(Server(str(tmp_path_factory.mktemp("kyb-proxy-server")), free_port(), args=args)) as s:
+        yield s
+
+
+client = servers.client_fixture("kube-proxy-test")
+namespace = servers.namespace_fixture(delete=True)
+
+
+@pytest.fixture
+async def network(tmp_path, plan):
+    """A ClusterNetwork on the module's plan, cleaned up afterwards; the machine's
+    namespaces, links, routes, iptables, nftables and sysctls must be as before."""
+    before = await asyncio.to_thread(probes.machine_state)
+    net = cluster.ClusterNetwork(plan, state_root=str(tmp_path / "state"))
+    try:
+        yield net
+    finally:
+        await cleanup.cleanup(plan.prefix, plan=plan, state_root=net.state_root)
+        after = await asyncio.to_thread(probes.machine_state)
+        assert probes.changes(before, after, plan) == {}, "the test left traces on the machine"

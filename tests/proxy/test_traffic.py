@@ -1,0 +1,125 @@
+"""kube-proxy end to end in real namespaces: a real API server, the real sync
+loop, a node host with three pods. Two pods serve, the third connects to the
+Service's ClusterIP (and its NodePort), and the machine itself connects too;
+both backends must answer. Deleting the Service removes its rules. All three
+modes; the machine's own namespace keeps no iptables or nft rule."""
+
+from __future__ import annotations
+
+import asyncio
+from ipaddress import IPv4Network
+
+import pytest
+
+from kybernetes.api import registry
+from kybernetes.proxy import hosts, iptables, nftables, proxier
+from tests.network import probes
+from tests.proxy import traffic
+from tests.proxy.conftest import needs_root
+
+pytestmark = [needs_root, pytest.mark.slow]
+
+SERVICES = registry.lookup("", "v1", "services")
+SLICES = registry.lookup("discovery.k8s.io", "v1", "endpointslices")
+PORT = 8080
+
+
+def _pod_cidr(plan) -> IPv4Network:
+    return list(plan.cluster_cidr.subnets(new_prefix=24))[1]
+
+
+@pytest.fixture
+async def node(network):
+    """One node host with pods a and b serving on :8080 and a client pod c."""
+    host = await network.add_node_host("node1", _pod_cidr(network.plan))
+    pods = network.pod_network(host)
+    servers = traffic.Servers()
+    made = {}
+    try:
+        for uid in ("a", "b", "c"):
+            made[uid] = await pods.setup(f"pod-{uid}")
+        for uid in ("a", "b"):
+            await servers.start(made[uid].netns, f"pod-{uid}", PORT)
+        yield host, made
+    finally:
+        await servers.stop()
+
+
+async def _create_service(client, namespace, pods) -> dict:
+    svc = await client.create(SERVICES, {
+        "metadata": {"name": "web", "namespace": namespace},
+        "spec": {"type": "NodePort", "selector": {"app": "web"},
+                 "ports": [{"name": "http", "port": 80, "targetPort": PORT, "protocol": "TCP"}]}},
+        namespace)
+    await client.create(SLICES, {
+        "metadata": {"name": "web-1", "namespace": namespace, "labels": {"kubernetes.io/service-name": "web"}},
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "port": PORT, "protocol": "TCP"}],
+        "endpoints": [{"addresses": [str(p.ip)], "conditions": {"ready": True}, "nodeName": "node1"}
+                      for p in pods]}, namespace)
+    return svc
+
+
+async def _rules(host, mode: str) -> str:
+    if mode == "iptables":
+        return await host.exec("iptables-save")
+    if mode == "nftables":
+        return await host.exec("nft", "list", "ruleset")
+    return await host.exec("ip", "-o", "address", "show")
+
+
+@pytest.mark.parametrize("mode", ["iptables", "nftables", "userspace"])
+async def test_service_traffic_reaches_both_backends(mode, client, namespace, network, node):
+    host, pods = node
+    root_before = await asyncio.to_thread(probes.machine_state)
+    ready = asyncio.Event()
+    task = asyncio.create_task(proxier.run_proxy(
+        client, node_name="node1", netns=host.netns, mode=mode, cluster_cidr=str(network.plan.cluster_cidr),
+        node_ips=[str(host.address.ip)], min_sync_period=0.1, ready=ready))
+    try:
+        await asyncio.wait_for(ready.wait(), 20)
+        svc = await _create_service(client, namespace, [pods["a"], pods["b"]])
+        ip, node_port = svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["nodePort"]
+        assert IPv4Network(f"{ip}/32").subnet_of(network.plan.service_cidr)
+
+        async def both_answer():
+            seen = await traffic.connect_many(pods["c"].netns, ip, 80, 10)
+            return seen if {"pod-a", "pod-b"} <= set(seen) else None
+        await traffic.until(both_answer)
+
+        seen = await traffic.connect_many(pods["c"].netns, ip, 80, 50)
+        assert set(seen) == {"pod-a", "pod-b"} and min(seen.values()) >= 5, seen
+        via_node_port = await traffic.connect_many(pods["c"].netns, str(host.address.ip), node_port, 30)
+        assert set(via_node_port) == {"pod-a", "pod-b"}, via_node_port
+        # The machine reaches ClusterIPs through its route into the node host.
+        from_machine = await traffic.connect_many(None, ip, 80, 30)
+        assert set(from_machine) == {"pod-a", "pod-b"}, from_machine
+        if mode != "userspace":
+            # Hairpin: a backend reaching its own Service, masqueraded back to itself.
+            hairpin = await traffic.connect_many(pods["a"].netns, ip, 80, 30)
+            assert set(hairpin) == {"pod-a", "pod-b"}, hairpin
+        rules = await _rules(host, mode)
+        assert {"iptables": iptables.service_chain(f"{namespace}/web:http", "tcp"),
+                "nftables": f"service-{nftables.hash_and_truncate(f'{namespace}/web/tcp/http')}",
+                "userspace": f"{ip}/32"}[mode] in rules
+
+        await client.delete(SERVICES, "web", namespace)
+        await client.delete(SLICES, "web-1", namespace)
+
+        gone = {"iptables": (iptables.service_chain(f"{namespace}/web:http", "tcp"), ip),
+                "nftables": (f"{namespace}/web/", ip), "userspace": (f"{ip}/32",)}[mode]
+
+        async def rules_gone():
+            text = await _rules(host, mode)
+            return all(s not in text for s in gone)
+        await traffic.until(rules_gone)
+        after = await traffic.connect_many(pods["c"].netns, ip, 80, 3)
+        assert not {"pod-a", "pod-b"} & set(after), after
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        if mode != "userspace":
+            await proxier.make_proxier(mode, hosts.NodeHostNetns(host.netns), cluster_cidr="", node_ips=[]).cleanup()
+    root_after = await asyncio.to_thread(probes.machine_state)
+    for key in ("iptables", "nft"):
+        assert root_after[key] == root_before[key], f"the machine's own {key} rules changed"
