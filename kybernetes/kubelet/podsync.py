@@ -50,6 +50,7 @@ class PodRecord:
     volumes_at: float = 0.0
     pod_files: list[spec.Mount] | None = None
     last_status: dict | None = None
+    network: object | None = None  # the PodIP once set up (setup is idempotent but not free)
     start_time: str | None = None
     torn_down: bool = False
 
@@ -149,8 +150,9 @@ class PodSync:
         if host_network:
             netns_path, pod_ip = naming.netns_path(kl.node_host.netns), kl.host_ip()
         else:
-            net = await kl.pod_network.setup(uid)
-            netns_path, pod_ip = net.netns_path, str(net.ip)
+            if rec.network is None:
+                rec.network = await kl.pod_network.setup(uid)
+            netns_path, pod_ip = rec.network.netns_path, str(rec.network.ip)
         state.pod_ip = pod_ip
         waiting_delay: float | None = None
         if not await self._volumes(pod, rec, pod_ip):
@@ -197,10 +199,13 @@ class PodSync:
             for items in by_name.values():
                 await podcontainers.prune(kl, items)
         state.containers = by_name
+        reported = {cs.get("containerID"): cs for cs in (pod.get("status") or {}).get("containerStatuses") or []}
         for c in spec_.get("containers") or []:
             items = by_name.get(c["name"], [])
             if items and items[0].state == records.RUNNING:
-                kl.probes.ensure(pod, c, items[0].id, items[0].started_at, pod_ip)
+                before = reported.get(podstatus.RUNTIME_SCHEME + items[0].id) or {}
+                kl.probes.ensure(pod, c, items[0].id, items[0].started_at, pod_ip,
+                                 was_ready=bool(before.get("ready")), was_started=bool(before.get("started")))
                 state.ready[c["name"]] = kl.probes.ready(uid, c["name"], items[0].id)
                 state.started[c["name"]] = kl.probes.started(uid, c["name"], items[0].id)
         new_status = await self._write_status(pod, rec, state)
@@ -373,6 +378,7 @@ class PodSync:
         for box in boxes:
             await _remove_quietly(kl.runtime, box.id)
         await kl.pod_network.teardown(uid)
+        rec.network = None
         rec.torn_down = True
 
     async def cleanup(self, pod: dict, found: list[records.ContainerStatus]) -> None:

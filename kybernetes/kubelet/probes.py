@@ -170,8 +170,12 @@ class ProbeManager:
         self._containers: dict[tuple[str, str], _Container] = {}
 
     def ensure(self, pod: dict, container: dict, container_id: str, started_at_ns: int | None,
-               pod_ip: str) -> None:
-        """Probe workers for this (running) container; a new container id replaces the old ones."""
+               pod_ip: str, *, was_ready: bool = False, was_started: bool = False) -> None:
+        """Probe workers for this (running) container; a new container id replaces the old ones.
+
+        ``was_ready``/``was_started``: the pod's status already said so for this very
+        container (a restarted kubelet): start from there, as the kubelet's prober
+        does, instead of flapping the pod to not ready."""
         key = (pod["metadata"]["uid"], container["name"])
         current = self._containers.get(key)
         if current is not None and current.container_id == container_id:
@@ -183,7 +187,8 @@ class ProbeManager:
             probe = container.get(f"{kind}Probe")
             if not probe:
                 continue
-            initial = {LIVENESS: True, READINESS: False, STARTUP: None}[kind]
+            initial = {LIVENESS: True, READINESS: bool(was_ready),
+                       STARTUP: True if was_started else None}[kind]
             state = entry.states[kind] = ProbeState(kind, initial)
             state.task = asyncio.get_running_loop().create_task(
                 self._work(pod, container, entry, state, probe, started_at_ns, pod_ip, has_startup),

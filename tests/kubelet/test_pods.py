@@ -181,14 +181,18 @@ async def test_deletion_sends_sigterm_and_cleans_up(node, namespace):
 
 async def test_restarted_kubelet_readopts_containers(node, namespace):
     await node.start()
-    await node.create_pod(namespace, "keep", [sh("sleep 3600")])
-    pod = await node.wait_pod(namespace, "keep", lambda p: p["status"].get("phase") == "Running",
-                              what="Running")
+    probe = {"exec": {"command": ["true"]}, "periodSeconds": 1}
+    await node.create_pod(namespace, "keep", [sh("sleep 3600", readinessProbe=probe)])
+    pod = await node.wait_pod(namespace, "keep", lambda p: condition(p, "Ready") == "True", what="Ready")
     before = status_of(pod, "c")
     await node.stop()
     await node.start()
-    await asyncio.sleep(3)
-    pod = await node.pod(namespace, "keep")
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 3
+    while loop.time() < end:  # no flap to not-ready while the new kubelet takes over
+        pod = await node.pod(namespace, "keep")
+        assert condition(pod, "Ready") == "True"
+        await asyncio.sleep(0.2)
     after = status_of(pod, "c")
     assert after["containerID"] == before["containerID"]
     assert after["restartCount"] == before["restartCount"] == 0
