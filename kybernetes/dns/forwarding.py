@@ -98,7 +98,6 @@ async def exchange_tcp(addr: tuple[str, int], query: bytes, timeout: float) -> b
 @dataclass(slots=True)
 class _Cached:
     record: dnslib.DNSRecord
-    stored: float
     expires: float
 
 
@@ -204,7 +203,7 @@ class Forwarder:
             return
         if len(self.cache) >= MAX_CACHE_ENTRIES:
             self.cache.pop(next(iter(self.cache)))
-        self.cache[key] = _Cached(rec, now, now + ttl)
+        self.cache[key] = _Cached(rec, now + ttl)
 
     def _from_cache(self, data: bytes, q: wire.Question, hit: _Cached, now: float, tcp: bool) -> bytes:
         query = dnslib.DNSRecord.parse(data)
