@@ -47,7 +47,10 @@ class NodeHostNetns:
 
     def __init__(self, netns: str) -> None:
         if "/" in netns:
-            directory, name = os.path.split(os.path.realpath(netns))
+            try:
+                directory, name = os.path.split(os.path.realpath(netns))
+            except OSError as e:
+                raise UnsafeNamespace(f"{netns!r} cannot be resolved: {e}") from e
             if directory != os.path.realpath(naming.NETNS_DIR):
                 raise UnsafeNamespace(f"{netns!r} is not a namespace under {naming.NETNS_DIR}")
         else:
