@@ -123,3 +123,34 @@ async def test_service_traffic_reaches_both_backends(mode, client, namespace, ne
     root_after = await asyncio.to_thread(probes.machine_state)
     for key in ("iptables", "nft"):
         assert root_after[key] == root_before[key], f"the machine's own {key} rules changed"
+
+
+@pytest.mark.parametrize("mode", ["iptables", "nftables"])
+async def test_not_ready_endpoint_stops_receiving_traffic(mode, client, namespace, network, node):
+    """A partial sync: the slice marks pod-b not ready; within 2 s only pod-a answers."""
+    host, pods = node
+    ready = asyncio.Event()
+    task = asyncio.create_task(proxier.run_proxy(
+        client, node_name="node1", netns=host.netns, mode=mode, cluster_cidr=str(network.plan.cluster_cidr),
+        node_ips=[str(host.address.ip)], min_sync_period=0.1, ready=ready))
+    try:
+        await asyncio.wait_for(ready.wait(), 20)
+        svc = await _create_service(client, namespace, [pods["a"], pods["b"]])
+        ip = svc["spec"]["clusterIP"]
+
+        async def both_answer():
+            return {"pod-a", "pod-b"} <= set(await traffic.connect_many(pods["c"].netns, ip, 80, 10))
+        await traffic.until(both_answer)
+
+        es = await client.get(SLICES, "web-1", namespace)
+        for ep in es["endpoints"]:
+            if ep["addresses"] == [str(pods["b"].ip)]:
+                ep["conditions"] = {"ready": False}
+        await client.update(SLICES, es)
+        await asyncio.sleep(2)
+        seen = await traffic.connect_many(pods["c"].netns, ip, 80, 30)
+        assert seen == {"pod-a": 30}, seen
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await proxier.make_proxier(mode, hosts.NodeHostNetns(host.netns), cluster_cidr="", node_ips=[]).cleanup()
