@@ -12,6 +12,7 @@ without a restart.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -105,18 +106,33 @@ async def _image(kubelet, pod: dict, c: dict, kind: str):
     return images.host_image(image_ref)
 
 
+def _with_addresses(pod: dict, pod_ip: str, host_ip: str) -> dict:
+    """The pod as env fieldRefs see it: with the addresses this sync knows already."""
+    st = dict(pod.get("status") or {})
+    if pod_ip:
+        st.setdefault("podIP", pod_ip)
+        st.setdefault("podIPs", [{"ip": pod_ip}])
+    st.setdefault("hostIP", host_ip)
+    st.setdefault("hostIPs", [{"ip": host_ip}])
+    return dict(pod, status=st)
+
+
 async def _env(kubelet, pod: dict, c: dict) -> dict[str, str]:
     try:
         from kybernetes.kubelet import envvars
     except ImportError:
         return containerspec.plain_env(c)
+
+    def warn(reason: str, message: str) -> None:
+        kubelet.recorder.event(pod, "Warning", reason, message)
+
     try:
-        return await envvars.container_env(kubelet.client, pod, c, kubelet.services())
+        return await envvars.container_env(kubelet.client, pod, c, kubelet.services(), recorder=warn)
     except envvars.EnvError as e:
         raise StartError("CreateContainerConfigError", str(e)) from e
 
 
-def _mounts(kubelet, pod: dict, c: dict, volume_paths: dict[str, str],
+def _mounts(kubelet, pod: dict, c: dict, env: dict[str, str], volume_paths: dict[str, str],
             pod_files: list[spec.Mount]) -> list[spec.Mount]:
     mounts: list[spec.Mount] = []
     try:
@@ -124,9 +140,20 @@ def _mounts(kubelet, pod: dict, c: dict, volume_paths: dict[str, str],
     except ImportError:
         volumes = None
     if volumes is not None:
-        mounts += volumes.container_mounts(pod, c, volume_paths)
+        try:
+            mounts += volumes.container_mounts(pod, c, volume_paths, env=env,
+                                               pod_dir=kubelet.config.pod_dir(pod["metadata"]["uid"]))
+        except volumes.VolumeError as e:
+            raise StartError(getattr(e, "reason", "") or "CreateContainerConfigError", str(e)) from e
     taken = {m.container_path for m in mounts}
     mounts += [m for m in pod_files if m.container_path not in taken]
+    try:
+        from kybernetes.kubelet import podfiles
+    except ImportError:
+        return mounts
+    term = podfiles.termination_log_mount(kubelet.config, pod, c)
+    if term is not None and term.container_path not in {m.container_path for m in mounts}:
+        mounts.append(term)
     return mounts
 
 
@@ -137,8 +164,8 @@ async def start(kubelet, pod: dict, c: dict, *, kind: str, count: int, sandbox_i
     ref = container_ref(pod, c["name"], kind)
     image = await _image(kubelet, pod, c, kind)
     try:
-        env = await _env(kubelet, pod, c)
-        mounts = _mounts(kubelet, pod, c, volume_paths, pod_files)
+        env = await _env(kubelet, _with_addresses(pod, pod_ip, kubelet.host_ip()), c)
+        mounts = await asyncio.to_thread(_mounts, kubelet, pod, c, env, volume_paths, pod_files)
         config = containerspec.container_config(kubelet.config, pod, c, kind=kind, restart_count=count,
                                                 env=env, mounts=mounts, hostname=hostname)
     except StartError as e:

@@ -45,17 +45,19 @@ class PodState:
     ready: dict[str, bool] = field(default_factory=dict)  # name -> readiness of its newest
     started: dict[str, bool] = field(default_factory=dict)
     terminal: tuple[str, str, str] | None = None  # (phase, reason, message), e.g. DeadlineExceeded
+    messages: dict[str, str] = field(default_factory=dict)  # container id -> termination message
     start_time: str | None = None
 
 
-def _terminated(c: records.ContainerStatus) -> dict:
+def _terminated(c: records.ContainerStatus, messages: dict[str, str] | None = None) -> dict:
     out = {"exitCode": c.exit_code if c.exit_code is not None else records.UNKNOWN_EXIT_CODE,
            "reason": c.reason or "Error",
            "startedAt": stamp(c.started_at or c.created_at),
            "finishedAt": stamp(c.finished_at or c.started_at or c.created_at),
            "containerID": RUNTIME_SCHEME + c.id}
-    if c.message:
-        out["message"] = c.message
+    message = (messages or {}).get(c.id) or c.message
+    if message:
+        out["message"] = message
     return out
 
 
@@ -87,18 +89,18 @@ def container_status(spec_c: dict, found: list[records.ContainerStatus], state: 
         # Exited and waiting to be restarted (CrashLoopBackOff ...): the exit is lastState.
         reason, message = waiting
         out["state"] = {"waiting": {"reason": reason, **({"message": message} if message else {})}}
-        out["lastState"] = {"terminated": _terminated(newest)}
+        out["lastState"] = {"terminated": _terminated(newest, state.messages)}
         return out
     elif newest.state in (records.RUNNING, records.CREATED):
         out["state"] = {"running": {"startedAt": stamp(newest.started_at or newest.created_at)}}
         out["started"] = state.started.get(name, True)
         out["ready"] = state.ready.get(name, False)
     else:
-        out["state"] = {"terminated": _terminated(newest)}
+        out["state"] = {"terminated": _terminated(newest, state.messages)}
         if init and newest.exit_code == 0:
             out["ready"] = True
     if previous is not None and previous.state == records.EXITED:
-        out["lastState"] = {"terminated": _terminated(previous)}
+        out["lastState"] = {"terminated": _terminated(previous, state.messages)}
     return out
 
 

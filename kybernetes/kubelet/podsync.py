@@ -50,6 +50,7 @@ class PodRecord:
     volumes_at: float = 0.0
     pod_files: list[spec.Mount] | None = None
     last_status: dict | None = None
+    messages: dict[str, str] = field(default_factory=dict)  # container id -> termination message
     network: object | None = None  # the PodIP once set up (setup is idempotent but not free)
     start_time: str | None = None
     torn_down: bool = False
@@ -199,6 +200,7 @@ class PodSync:
             for items in by_name.values():
                 await podcontainers.prune(kl, items)
         state.containers = by_name
+        state.messages = await asyncio.to_thread(self._messages, pod, by_name, rec)
         reported = {cs.get("containerID"): cs for cs in (pod.get("status") or {}).get("containerStatuses") or []}
         for c in spec_.get("containers") or []:
             items = by_name.get(c["name"], [])
@@ -214,6 +216,28 @@ class PodSync:
         if changed:
             return POLL
         return waiting_delay
+
+    def _messages(self, pod: dict, by_name: dict[str, list[records.ContainerStatus]],
+                  rec: PodRecord) -> dict[str, str]:
+        """Termination messages of the newest exited containers (terminationMessagePath,
+        or the log's tail with FallbackToLogsOnError), read once per container."""
+        try:
+            from kybernetes.kubelet import podfiles
+        except ImportError:
+            return rec.messages
+        for name, items in by_name.items():
+            newest = items[0]
+            if newest.state != records.EXITED or newest.id in rec.messages:
+                continue
+            message = podfiles.termination_message(self.kl.config, pod, name)
+            spec_c = _spec_container(pod, name) or {}
+            if not message and newest.exit_code != 0 \
+                    and spec_c.get("terminationMessagePolicy") == "FallbackToLogsOnError":
+                message = _log_tail(newest.log_path)
+            rec.messages[newest.id] = message
+        live = {c.id for items in by_name.values() for c in items}
+        rec.messages = {k: v for k, v in rec.messages.items() if k in live}
+        return rec.messages
 
     async def _volumes(self, pod: dict, rec: PodRecord, pod_ip: str) -> bool:
         kl = self.kl
@@ -407,6 +431,23 @@ class PodSync:
         except api_status.StatusError as e:
             if e.code not in (404, 409):
                 raise
+
+
+def _log_tail(path: str, lines: int = 80, limit: int = 2048) -> str:
+    """The last lines of a CRI log, contents only (the kubelet's FallbackToLogsOnError)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 64 * 1024))
+            raw = f.read().decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    out = []
+    for line in raw[-lines:]:
+        parts = line.split(" ", 3)
+        if len(parts) == 4:
+            out.append(parts[3] + ("\n" if parts[2] == "F" else ""))
+    return "".join(out)[-limit:]
 
 
 def _probe_grace(pod: dict, c: dict, kind: str) -> float:

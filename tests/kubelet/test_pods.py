@@ -124,18 +124,22 @@ async def test_memory_limit_ends_in_oom_killed(node, namespace):
 
 async def test_init_containers_run_in_order(node, namespace):
     await node.start()
-    inits = [sh("echo one > /shared/order; sleep 0.3", "one"), sh("echo two >> /shared/order", "two")]
-    await node.create_pod(namespace, "init", [sh("cat /shared/order; sleep 3600", "main")],
-                          initContainers=inits)
-    # Without the volume helper there is no shared volume: record the order through logs.
-    pod = await node.wait_pod(namespace, "init", lambda p: p["status"].get("phase") in ("Running", "Pending")
-                              and all("terminated" in s["state"] for s in p["status"].get(
-                                  "initContainerStatuses") or [{"state": {}}]), timeout=30,
-                              what="init containers done")
+    mount = [{"name": "shared", "mountPath": "/shared"}]
+    inits = [sh("sleep 0.3; echo one > /shared/order", "one", volumeMounts=mount),
+             sh("echo two >> /shared/order", "two", volumeMounts=mount)]
+    await node.create_pod(namespace, "init", [sh("cat /shared/order; sleep 3600", "main", volumeMounts=mount)],
+                          initContainers=inits, volumes=[{"name": "shared", "emptyDir": {}}])
+    pod = await node.wait_pod(namespace, "init", lambda p: p["status"].get("phase") == "Running",
+                              timeout=30, what="Running")
     inits_st = pod["status"]["initContainerStatuses"]
     assert [s["name"] for s in inits_st] == ["one", "two"]
     one, two = (s["state"]["terminated"] for s in inits_st)
-    assert one["finishedAt"] <= two["startedAt"]
+    assert one["exitCode"] == two["exitCode"] == 0 and one["finishedAt"] <= two["startedAt"]
+    assert all(s["ready"] and s["restartCount"] == 0 for s in inits_st)
+    assert condition(pod, "Initialized") == "True"
+    await asyncio.sleep(0.5)
+    assert "stdout F one" in log_text(node, namespace, pod, "main")
+    assert log_text(node, namespace, pod, "main").index("F one") < log_text(node, namespace, pod, "main").index("F two")
 
 
 async def test_deletion_sends_sigterm_and_cleans_up(node, namespace):
