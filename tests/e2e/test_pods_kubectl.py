@@ -167,6 +167,28 @@ def test_sigkill_of_server_keeps_containers(cluster, ns, busybox):
     assert cluster.kubectl("-n", ns, "logs", "b") == "hi\n"
 
 
+def test_sigterm_of_server_keeps_containers(cluster, ns, busybox):
+    """``kyb server`` stopped with SIGTERM (a clean exit, status 0) leaves its
+    node's containers running; started again, it adopts them."""
+    import signal
+
+    from kybernetes.runtime import cgroups
+
+    node = cluster.server_node
+    before = _containers(cluster, ns, node)
+    assert before, "the server's node runs pods of the test"
+    procs = set(cgroups.procs(f"/kybernetes/{node}"))
+    proc = cluster.server.proc
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    cluster.server.stop()
+    assert procs and procs <= set(cgroups.procs(f"/kybernetes/{node}"))
+    cluster.server.start()
+    _wait_nodes_ready(cluster)
+    time.sleep(2)
+    assert _containers(cluster, ns, node) == before
+
+
 def test_logs_follow_streams(cluster, ns):
     cluster.kubectl("-n", ns, "run", "ticker", "--image=busybox", "--",
                     "sh", "-c", "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done")
