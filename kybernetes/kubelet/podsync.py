@@ -156,6 +156,11 @@ class PodSync:
             netns_path, pod_ip = rec.network.netns_path, str(rec.network.ip)
         state.pod_ip = pod_ip
         waiting_delay: float | None = None
+        if rec.last_status is None and not (pod.get("status") or {}).get("containerStatuses"):
+            # First sight: Pending, ContainerCreating, with the pod's IP (as the kubelet
+            # reports before its sandbox and containers exist).
+            await self._write_status(pod, rec, podstatus.PodState(
+                host_ip=state.host_ip, pod_ip=pod_ip, start_time=rec.start_time))
         if not await self._volumes(pod, rec, pod_ip):
             _, state.containers = group(found)
             state.waiting = {c["name"]: ("ContainerCreating", "") for c in spec_.get("containers") or []}

@@ -121,3 +121,23 @@ async def test_pod_deleted_while_kubelet_down_is_cleaned_up(node, namespace):
         await asyncio.sleep(0.2)
     assert not left and not iproute.netns_exists(netns)
     assert not os.path.exists(node.config.pod_dir(uid))
+
+
+async def test_termination_message_and_config_error(node, namespace):
+    await node.start()
+    msg = sh("echo 'bye now' > /dev/termination-log; exit 4", "msg")
+    logs = sh("echo last words; exit 5", "logs", terminationMessagePolicy="FallbackToLogsOnError")
+    await node.create_pod(namespace, "words", [msg, logs], restartPolicy="Never")
+    pod = await node.wait_pod(namespace, "words", lambda p: p["status"].get("phase") == "Failed",
+                              what="Failed")
+    assert status_of(pod, "msg")["state"]["terminated"]["message"] == "bye now\n"
+    assert status_of(pod, "logs")["state"]["terminated"]["message"] == "last words\n"
+    bad = sh("sleep 3600", env=[{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "missing", "key": "k"}}}])
+    await node.create_pod(namespace, "noconfig", [bad])
+    pod = await node.wait_pod(
+        namespace, "noconfig",
+        lambda p: (status_of(p, "c").get("state", {}).get("waiting") or {}).get("reason")
+        == "CreateContainerConfigError", what="CreateContainerConfigError")
+    assert pod["status"]["phase"] == "Pending"
+    events = await node.events(namespace, "noconfig")
+    assert any(e["reason"] == "Failed" and e["message"].startswith("Error: ") for e in events)
