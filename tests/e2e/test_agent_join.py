@@ -8,15 +8,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 import time
 import urllib.request
-import ssl
 
 import pytest
 
 from kybernetes.apiserver import join
 from kybernetes.cli import agent
-from tests.e2e.cluster import Kubectl, Server, free_port, node_cluster, running
+from tests.e2e.cluster import Kubectl, Server, free_port, kyb, node_cluster, running
 from tests.network import probes
 
 
@@ -67,6 +67,19 @@ def test_wrong_token_is_refused(api_server, mangle):
         bad, message = str(join.Token(token.secret, "0" * 64)), "does not match the token's CA hash"
     with pytest.raises(agent.AgentError, match=message):
         asyncio.run(agent.request_credentials(api_server.url, bad, "intruder"))
+
+
+def test_kyb_agent_with_a_wrong_token_exits_with_a_message(api_server, tmp_path):
+    token = join.parse_token(_token(api_server))
+    bad = str(join.Token("0" * 32, token.ca_hash))
+    result = kyb("agent", "--server", api_server.url, "--token", bad, "--data-dir", str(tmp_path),
+                 "--node-name", "intruder", check=False, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("kyb agent: the server refused to join node intruder: "
+                                     "HTTP 401 Unauthorized")
+    assert not os.path.exists(tmp_path / "agent" / "tls" / "client-kubelet.crt")
+    result = kyb("agent", "--server", api_server.url, "--data-dir", str(tmp_path), check=False)
+    assert result.returncode == 1 and "--token" in result.stderr
 
 
 def _ready(node: dict) -> bool:

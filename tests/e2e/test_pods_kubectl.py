@@ -10,6 +10,7 @@ proxy to it; those tests run whatever state those are in (no skip).
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 
@@ -18,7 +19,7 @@ import pytest
 from tests.e2e.cluster import Kubectl, node_cluster
 from tests.network import probes
 
-pytestmark = pytest.mark.skipif(__import__("os").geteuid() != 0, reason="real nodes need root")
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="real nodes need root")
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +139,9 @@ def test_sigterm_of_agent_keeps_containers(cluster, ns, busybox):
     before = _containers(cluster, ns, node.node_name)
     assert before, "the agent's node runs pods of the test"
     procs = set(cgroups.procs(f"/kybernetes/{node.node_name}"))
+    cert = os.path.join(node.data_dir, "agent", "tls", "client-kubelet.crt")
+    with open(cert) as f:
+        identity = f.read()
     node.stop()
     time.sleep(1)
     assert procs and procs <= set(cgroups.procs(f"/kybernetes/{node.node_name}"))
@@ -145,6 +149,8 @@ def test_sigterm_of_agent_keeps_containers(cluster, ns, busybox):
     _wait_nodes_ready(cluster)
     time.sleep(2)
     assert _containers(cluster, ns, node.node_name) == before
+    with open(cert) as f:
+        assert f.read() == identity  # credentials are obtained once, then reused
 
 
 def test_sigkill_of_server_keeps_containers(cluster, ns, busybox):
