@@ -348,16 +348,28 @@ class NodeStatusReporter:
                 await step()
                 failures = 0
                 await asyncio.sleep(interval)
-            except (rest.ClientError, status.StatusError, OSError) as e:
+            except Exception as e:  # noqa: BLE001 - the loop must outlive any one failure
                 failures += 1
-                log.warning("node %s: %s update failed (%d in a row): %s",
-                            self.config.node_name, what, failures, e)
-                await asyncio.sleep(min(0.2 * 2 ** failures, interval))
+                expected = isinstance(e, (rest.ClientError, status.StatusError, OSError))
+                log.warning("node %s: %s update failed (%d in a row): %s", self.config.node_name,
+                            what, failures, e, exc_info=not expected and failures == 1)
+                await asyncio.sleep(min(0.2 * 2 ** min(failures, 10), interval))
 
     # --- lease ---
 
     async def renew_lease(self) -> dict:
-        """Renew (creating it if needed) kube-node-lease/<node>; returns the Lease."""
+        """Renew (creating it if needed) kube-node-lease/<node>; returns the Lease.
+        A conflict (someone else wrote it) or a deletion is re-read and retried."""
+        for attempt in range(5):
+            try:
+                return await self._renew_once()
+            except status.StatusError as e:
+                self.lease = None
+                if e.code not in (404, 409) or attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _renew_once(self) -> dict:
         name = self.config.node_name
         if self.lease is None:
             try:
@@ -373,13 +385,7 @@ class NodeStatusReporter:
         if not body["metadata"].get("ownerReferences"):
             body["metadata"] = dict(body["metadata"], ownerReferences=(await self._new_lease())
                                     ["metadata"]["ownerReferences"])
-        try:
-            self.lease = await self.client.update(LEASES, body)
-        except status.StatusError as e:
-            self.lease = None  # re-read next time (409: someone else wrote it; 404: deleted)
-            if e.code not in (404, 409):
-                raise
-            return await self.renew_lease()
+        self.lease = await self.client.update(LEASES, body)
         return self.lease
 
     async def _new_lease(self) -> dict:
