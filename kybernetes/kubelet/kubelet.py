@@ -38,6 +38,7 @@ PODS = registry.lookup("", "v1", "pods")
 NODES = registry.lookup("", "v1", "nodes")
 SERVICES = registry.lookup("", "v1", "services")
 RELIST_PERIOD = 1.0
+START_SLOTS = 4  # pods whose sandbox and containers are being made at once
 
 
 @dataclass
@@ -77,6 +78,7 @@ class Kubelet:
         self.recorder = events.EventRecorder(client, "kubelet", config.node_name)
         self.probes = probes.ProbeManager(self.runtime, on_change=self._wake,
                                           on_failure=self._probe_failed)
+        self.start_slots = asyncio.Semaphore(START_SLOTS)
         self.podsync = podsync.PodSync(self)
         self.workers = pod_workers.PodWorkers(self.podsync.sync, resync=config.sync_frequency)
         self.pod_informer: informer.Informer | None = None

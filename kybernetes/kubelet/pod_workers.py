@@ -77,6 +77,7 @@ class PodWorkers:
         if w is None:
             self.update(pod)
             w = self._workers[uid]
+        w.pod = pod
         w.gone = True
         w.wake.set()
 

@@ -22,6 +22,7 @@ The sync returns when it wants to run again (back-off end, deadline).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -155,7 +156,6 @@ class PodSync:
                 rec.network = await kl.pod_network.setup(uid)
             netns_path, pod_ip = rec.network.netns_path, str(rec.network.ip)
         state.pod_ip = pod_ip
-        waiting_delay: float | None = None
         if rec.last_status is None and not (pod.get("status") or {}).get("containerStatuses"):
             # First sight: Pending, ContainerCreating, with the pod's IP (as the kubelet
             # reports before its sandbox and containers exist).
@@ -168,6 +168,20 @@ class PodSync:
             return 2.0
         hostname = kl.config.node_name if host_network else (spec_.get("hostname") or meta["name"])[:63]
         boxes, by_name = group(found)
+        # New pods start a few at a time: each finishes sooner than if all of them
+        # shared the CPU at once (restarts of running pods never wait for a slot).
+        starting = not (boxes and boxes[0].state == records.RUNNING)
+        async with kl.start_slots if starting else contextlib.nullcontext():
+            return await self._run_in_sandbox(pod, rec, state, boxes, by_name, netns_path,
+                                              host_network, hostname, pod_ip)
+
+    async def _run_in_sandbox(self, pod: dict, rec: PodRecord, state: podstatus.PodState,
+                              boxes: list[records.ContainerStatus],
+                              by_name: dict[str, list[records.ContainerStatus]], netns_path: str,
+                              host_network: bool, hostname: str, pod_ip: str) -> float | None:
+        kl, meta, spec_ = self.kl, pod["metadata"], pod.get("spec") or {}
+        uid = meta["uid"]
+        waiting_delay: float | None = None
         sandbox_id = await self._sandbox(pod, boxes, by_name, netns_path, host_network, hostname)
         if sandbox_id is None:
             return POLL
@@ -217,7 +231,7 @@ class PodSync:
                 state.started[c["name"]] = kl.probes.started(uid, c["name"], items[0].id)
         new_status = await self._write_status(pod, rec, state)
         if new_status.get("phase") in podstatus.TERMINAL:
-            await self._tear_down_terminal(pod, found, rec)
+            await self._tear_down_terminal(pod, [c for items in by_name.values() for c in items] + boxes, rec)
         if changed:
             return POLL
         return waiting_delay
