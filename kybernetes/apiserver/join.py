@@ -12,6 +12,13 @@ a client certificate for ``system:node:<name>`` in group ``system:nodes`` (the
 identity the Node authorizer and NodeRestriction expect) and a serving
 certificate for the kubelet's own HTTPS API, both signed by the cluster CA.
 
+A node name, once joined, belongs to the agent that joined it, as k3s's node
+passwords make it: each agent sends a random password of its own
+(``nodePassword``, kept in its data dir); the server keeps a hash per node
+name (``<data-dir>/tls/node-passwords.json``, k3s keeps
+``<node>.node-password.k3s`` secrets) and refuses another password for that
+name with a 403, until the Node object is deleted.
+
 Both endpoints sit in front of authentication, as k3s's supervisor endpoints
 do: ``/cacerts`` is public, and the credentials endpoint checks the token
 itself (a wrong one is a 401 ``Status``).
@@ -162,15 +169,74 @@ def _read(path: str) -> str:
         return f.read()
 
 
-class JoinService:
-    """The server side: the CA to sign with, the token secret to check, and the
-    cluster settings every agent must share (the network plan, cluster DNS),
-    handed to agents with their credentials as k3s's supervisor does."""
+class NodePasswords:
+    """Hashes of the node passwords by node name, in one JSON file (mode 600)."""
 
-    def __init__(self, ca: pki.Pair, token: Token, cluster: dict | None = None):
+    def __init__(self, path: str):
+        self.path = path
+
+    def _load(self) -> dict[str, str]:
+        try:
+            with open(self.path) as f:
+                data = json.load(f)
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def _save(self, data: dict[str, str]) -> None:
+        fd = os.open(self.path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+        os.replace(self.path + ".tmp", self.path)
+
+    @staticmethod
+    def _hash(node_name: str, password: str) -> str:
+        return hashlib.sha256(f"{node_name}:{password}".encode()).hexdigest()
+
+    def matches(self, node_name: str, password: str) -> bool | None:
+        """True or False for a known node name; None for one never joined."""
+        known = self._load().get(node_name)
+        if known is None:
+            return None
+        return hmac.compare_digest(known, self._hash(node_name, password))
+
+    def set(self, node_name: str, password: str) -> None:
+        data = self._load()
+        data[node_name] = self._hash(node_name, password)
+        self._save(data)
+
+
+class JoinService:
+    """The server side: the CA to sign with, the token secret to check, the
+    node passwords, and the cluster settings every agent must share (the
+    network plan, cluster DNS), handed to agents with their credentials as
+    k3s's supervisor does. ``node_exists`` tells whether a Node object of a
+    name exists (a deleted node frees its name)."""
+
+    def __init__(self, ca: pki.Pair, token: Token, cluster: dict | None = None, *,
+                 passwords: NodePasswords | None = None, node_exists=None):
         self.ca = ca
         self.token = token
         self.cluster = dict(cluster or {})
+        self.passwords = passwords or NodePasswords(os.path.join(os.path.dirname(ca.cert),
+                                                                 "node-passwords.json"))
+        self.node_exists = node_exists
+        self._lock = asyncio.Lock()
+
+    async def claim(self, node_name: str, password: str) -> None:
+        """Raise a 403 Status if ``node_name`` belongs to another agent."""
+        if not password:
+            raise status.bad_request("nodePassword is required")
+        async with self._lock:
+            known = await asyncio.to_thread(self.passwords.matches, node_name, password)
+            if known is False and self.node_exists is not None and not await self.node_exists(node_name):
+                known = None  # the Node was deleted: its name is free again
+            if known is False:
+                raise status.error(403, "Forbidden", f"Node password rejected for node {node_name}: "
+                                   "a node of this name joined with another password (duplicate "
+                                   "host name, or the agent's node-password file changed)")
+            if known is None:
+                await asyncio.to_thread(self.passwords.set, node_name, password)
 
     def authorized(self, header: str) -> bool:
         """``Bearer <secret>`` (or the whole token), compared in constant time."""
@@ -217,6 +283,8 @@ class JoinService:
                 ips = _check_ips(ips)
             except (ValueError, TypeError) as e:
                 raise status.bad_request(str(e)) from e
+            password = body.get("nodePassword")
+            await self.claim(node_name, password if isinstance(password, str) else "")
             result = await asyncio.to_thread(self.issue, node_name, ips)
             return web.json_response(result)
         except status.StatusError as e:

@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import ssl
@@ -140,6 +141,22 @@ class NodeFiles:
         return os.path.join(self.tls_dir, CLUSTER_FILE)
 
     @property
+    def node_password(self) -> str:
+        """The agent's node password (k3s's /etc/rancher/node/password): made
+        once, it proves to the server that a node name is still this agent's."""
+        path = os.path.join(os.path.abspath(self.data_dir), "agent", "node-password")
+        try:
+            with open(path) as f:
+                password = f.read().strip()
+            if password:
+                return password
+        except FileNotFoundError:
+            pass
+        password = secrets.token_hex(16)
+        _write(path, password.encode())
+        return password
+
+    @property
     def kubeconfig(self) -> str:
         return os.path.join(os.path.abspath(self.data_dir), "agent", "kubelet.kubeconfig")
 
@@ -188,7 +205,7 @@ async def fetch_ca(session: aiohttp.ClientSession, server: str, token: join.Toke
     return pem
 
 
-async def request_credentials(server: str, token_text: str, node_name: str,
+async def request_credentials(server: str, token_text: str, node_name: str, node_password: str,
                               node_ips: tuple[str, ...] = ()) -> dict:
     """Join: verify the CA, then obtain this node's credentials and the cluster settings."""
     try:
@@ -199,7 +216,7 @@ async def request_credentials(server: str, token_text: str, node_name: str,
     async with aiohttp.ClientSession(timeout=timeout) as session:
         ca_pem = await fetch_ca(session, server, token)
         ctx = ssl.create_default_context(cadata=ca_pem.decode())
-        body = {"nodeName": node_name, "nodeIP": list(node_ips)}
+        body = {"nodeName": node_name, "nodeIP": list(node_ips), "nodePassword": node_password}
         try:
             async with session.post(server.rstrip("/") + join.CREDENTIALS_PATH, json=body, ssl=ctx,
                                     headers={"Authorization": f"Bearer {token.secret}"}) as r:
@@ -228,10 +245,13 @@ def write_kubeconfig(files: NodeFiles, server: str) -> None:
     pki.write_kubeconfig(files.kubeconfig, server, pki.Pair(files.ca, ""), files.client)
 
 
-def prepare_local(data_dir: str, ca: pki.Pair, node_name: str, server: str, cluster: dict) -> NodeFiles:
+def prepare_local(data_dir: str, ca: pki.Pair, node_name: str, server: str, cluster: dict,
+                  passwords: join.NodePasswords) -> NodeFiles:
     """``kyb server``'s own agent: credentials signed by the CA here, no HTTP
-    round trip; reused when present."""
+    round trip; reused when present. Its node name is claimed as an agent's
+    is (no other agent may join under it)."""
     files = NodeFiles(data_dir)
+    passwords.set(node_name, files.node_password)
     with open(ca.cert, "rb") as f:
         ca_pem = f.read()
     have_ca = os.path.exists(files.ca) and open(files.ca, "rb").read() == ca_pem
@@ -310,7 +330,8 @@ async def run(args: argparse.Namespace) -> int:
             token = _token(args)
             if not token:
                 raise AgentError("--token (or --token-file, or KYB_TOKEN) is needed to join")
-            store_credentials(files, await request_credentials(args.server, token, node_name))
+            store_credentials(files, await request_credentials(args.server, token, node_name,
+                                                               files.node_password))
             print(f"kyb agent: joined {args.server} as node {node_name}", flush=True)
         cluster = files.read_cluster()
         # Flags override what the server said (they must agree with the cluster's).

@@ -18,6 +18,7 @@ import os
 import signal
 
 from kybernetes import storage
+from kybernetes.api import status
 from kybernetes.apiserver import authn, join, pki
 from kybernetes.apiserver import server as apiserver
 from kybernetes.cli import agent, components
@@ -123,7 +124,16 @@ async def run(args: argparse.Namespace) -> int:
     except ValueError as e:  # an unreadable service-account key
         await store.close()
         raise FatalError(f"cannot load service account key {sa_key}: {e}") from e
-    server.state.join = join.JoinService(ca, token, cluster)
+    nodes = server.state.resource_store("", "v1", "nodes")
+
+    async def node_exists(name: str) -> bool:
+        try:
+            await nodes.read("", name)
+            return True
+        except status.StatusError:
+            return False
+
+    server.state.join = join.JoinService(ca, token, cluster, node_exists=node_exists)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -142,7 +152,8 @@ async def run(args: argparse.Namespace) -> int:
         print(f"kyb server: ready, API server at https://{host}:{args.https_listen_port}", flush=True)
         if not args.disable_agent:
             tasks.append(asyncio.create_task(
-                _agent(args, data_dir, ca, f"https://{host}:{args.https_listen_port}", cluster),
+                _agent(args, data_dir, ca, f"https://{host}:{args.https_listen_port}", cluster,
+                       server.state.join.passwords),
                 name="agent"))
         await stop.wait()
     finally:
@@ -187,7 +198,7 @@ async def _scheduler(kubeconfig_path: str) -> None:
 
 
 async def _agent(args: argparse.Namespace, data_dir: str, ca: pki.Pair, server_url: str,
-                 cluster: dict) -> None:
+                 cluster: dict, passwords: join.NodePasswords) -> None:
     """This machine's node, in this process (k3s server's embedded agent). A
     failure ends the agent only: the control plane keeps serving."""
     import logging
@@ -196,7 +207,8 @@ async def _agent(args: argparse.Namespace, data_dir: str, ca: pki.Pair, server_u
     try:
         node_name = (args.node_name or agent.default_node_name()).lower()
         join.check_node_name(node_name)
-        files = agent.prepare_local(data_dir, ca, node_name, server_url, cluster)
+        files = await asyncio.to_thread(agent.prepare_local, data_dir, ca, node_name, server_url,
+                                        cluster, passwords)
         config = agent.kubelet_config(data_dir, node_name, files, cluster,
                                       labels=agent.node_labels(args.node_label), port=args.kubelet_port)
         await agent.run_node(config, files, server_url)

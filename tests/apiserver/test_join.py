@@ -64,8 +64,17 @@ def _cert(pem: str) -> x509.Certificate:
 
 
 @pytest.fixture
-async def http(tmp_path, ca):
-    service = join.JoinService(ca, join.ensure_token(str(tmp_path), ca))
+def existing_nodes():
+    return set()
+
+
+@pytest.fixture
+async def http(tmp_path, ca, existing_nodes):
+    async def node_exists(name):
+        return name in existing_nodes
+
+    service = join.JoinService(ca, join.ensure_token(str(tmp_path), ca), {"clusterCIDR": "10.9.0.0/16"},
+                               node_exists=node_exists)
     app = web.Application()
     join.add_routes(app, service)
     async with TestClient(TestServer(app)) as client:
@@ -83,11 +92,13 @@ async def test_cacerts_is_the_ca(http, ca):
 
 async def test_node_credentials(http, ca):
     client, service = http
-    async with client.post(join.CREDENTIALS_PATH, json={"nodeName": "worker-1", "nodeIP": "172.31.9.7"},
+    async with client.post(join.CREDENTIALS_PATH, json={"nodeName": "worker-1", "nodeIP": "172.31.9.7",
+                                                             "nodePassword": "pw"},
                            headers={"Authorization": f"Bearer {service.token.secret}"}) as r:
         assert r.status == 200, await r.text()
         creds = await r.json()
     assert creds["caCert"] == open(ca.cert).read()
+    assert creds["cluster"] == {"clusterCIDR": "10.9.0.0/16"}
     client_cert = _cert(creds["clientCert"])
     assert pki.identity(client_cert) == ("system:node:worker-1", ("system:nodes",))
     eku = client_cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
@@ -107,7 +118,7 @@ async def test_node_credentials(http, ca):
 
 async def test_the_whole_token_works_as_bearer(http):
     client, service = http
-    async with client.post(join.CREDENTIALS_PATH, json={"nodeName": "n1"},
+    async with client.post(join.CREDENTIALS_PATH, json={"nodeName": "n1", "nodePassword": "pw"},
                            headers={"Authorization": f"Bearer {service.token}"}) as r:
         assert r.status == 200
 
@@ -122,10 +133,37 @@ async def test_wrong_token_is_401_status(http, header):
     assert body["kind"] == "Status" and body["reason"] == "Unauthorized" and body["code"] == 401
 
 
-@pytest.mark.parametrize("body", [{"nodeName": "Bad_Name"}, {}, {"nodeName": "n1", "nodeIP": "x.y"}])
+@pytest.mark.parametrize("body", [{"nodeName": "Bad_Name", "nodePassword": "pw"}, {"nodePassword": "pw"},
+                                  {"nodeName": "n1", "nodeIP": "x.y", "nodePassword": "pw"},
+                                  {"nodeName": "n1"}])
 async def test_bad_request(http, body):
     client, service = http
     async with client.post(join.CREDENTIALS_PATH, json=body,
                            headers={"Authorization": f"Bearer {service.token.secret}"}) as r:
         assert r.status == 400
         assert (await r.json())["reason"] == "BadRequest"
+
+
+async def _join(client, service, name, password):
+    async with client.post(join.CREDENTIALS_PATH, json={"nodeName": name, "nodePassword": password},
+                           headers={"Authorization": f"Bearer {service.token.secret}"}) as r:
+        return r.status, await r.json()
+
+
+async def test_a_node_name_belongs_to_its_first_agent(http, existing_nodes, tmp_path):
+    client, service = http
+    assert (await _join(client, service, "n1", "first"))[0] == 200
+    assert (await _join(client, service, "n1", "first"))[0] == 200  # the same agent again
+    existing_nodes.add("n1")
+    code, body = await _join(client, service, "n1", "second")
+    assert code == 403 and body["reason"] == "Forbidden"
+    assert "Node password rejected for node n1" in body["message"]
+    assert (await _join(client, service, "n2", "second"))[0] == 200
+    # Only hashes are kept, in a private file.
+    text = open(service.passwords.path).read()
+    assert "first" not in text and oct(os.stat(service.passwords.path).st_mode & 0o777) == "0o600"
+    # Once the Node is deleted its name is free again.
+    existing_nodes.discard("n1")
+    assert (await _join(client, service, "n1", "second"))[0] == 200
+    existing_nodes.add("n1")
+    assert (await _join(client, service, "n1", "first"))[0] == 403

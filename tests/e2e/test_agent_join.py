@@ -45,7 +45,7 @@ def test_token_file_and_cacerts(api_server):
 
 
 def test_join_gives_a_node_identity(api_server, tmp_path):
-    creds = asyncio.run(agent.request_credentials(api_server.url, _token(api_server), "joiner-1"))
+    creds = asyncio.run(agent.request_credentials(api_server.url, _token(api_server), "joiner-1", "pw"))
     assert creds["cluster"]["clusterCIDR"] == "10.244.0.0/16"
     files = agent.NodeFiles(str(tmp_path))
     agent.store_credentials(files, creds)
@@ -66,7 +66,7 @@ def test_wrong_token_is_refused(api_server, mangle):
     else:
         bad, message = str(join.Token(token.secret, "0" * 64)), "does not match the token's CA hash"
     with pytest.raises(agent.AgentError, match=message):
-        asyncio.run(agent.request_credentials(api_server.url, bad, "intruder"))
+        asyncio.run(agent.request_credentials(api_server.url, bad, "intruder", "pw"))
 
 
 def test_kyb_agent_with_a_wrong_token_exits_with_a_message(api_server, tmp_path):
@@ -80,6 +80,25 @@ def test_kyb_agent_with_a_wrong_token_exits_with_a_message(api_server, tmp_path)
     assert not os.path.exists(tmp_path / "agent" / "tls" / "client-kubelet.crt")
     result = kyb("agent", "--server", api_server.url, "--data-dir", str(tmp_path), check=False)
     assert result.returncode == 1 and "--token" in result.stderr
+
+
+def test_a_second_agent_cannot_take_a_node_name(api_server, tmp_path):
+    """As k3s's node passwords: the name of a joined node, while its Node exists,
+    is refused to an agent with another password (another data dir)."""
+    first = asyncio.run(agent.request_credentials(api_server.url, _token(api_server), "dup-1", "pw-1"))
+    assert first["clientCert"]
+    kubectl = Kubectl(api_server, str(tmp_path / "cache"))
+    kubectl("create", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "Node",
+                                                   "metadata": {"name": "dup-1"}}))
+    try:
+        with pytest.raises(agent.AgentError, match="HTTP 403 Node password rejected for node dup-1"):
+            asyncio.run(agent.request_credentials(api_server.url, _token(api_server), "dup-1", "pw-2"))
+        again = asyncio.run(agent.request_credentials(api_server.url, _token(api_server), "dup-1", "pw-1"))
+        assert again["clientCert"]
+    finally:
+        kubectl("delete", "node", "dup-1")
+    # The Node deleted, the name is free.
+    asyncio.run(agent.request_credentials(api_server.url, _token(api_server), "dup-1", "pw-2"))
 
 
 def _ready(node: dict) -> bool:
