@@ -5,7 +5,8 @@ sources directly: the node's root cgroup and ``/proc`` for the node, each
 container's cgroup (``kybernetes.runtime.cgroups``) for containers, the pod's
 cgroup (when the kubelet gives each pod one) or the sum of its containers for
 pods, ``/proc/thread-self/net/dev`` inside a pod's network namespace for its
-network, and ``statvfs`` for filesystems. Field names and meanings are
+network, ``statvfs`` for filesystems, and a walk (``du``, at most once a
+minute per volume, as volumeStatsAggPeriod) of the pod's volume directories. Field names and meanings are
 upstream's (k8s.io/kubelet/pkg/apis/stats/v1alpha1): times are RFC 3339
 seconds, CPU is cumulative core-nanoseconds plus ``usageNanoCores``, memory's
 working set is usage minus inactive file cache.
@@ -40,6 +41,7 @@ POD_NAMESPACE_LABEL = "io.kubernetes.pod.namespace"
 CONTAINER_NAME_LABEL = "io.kubernetes.container.name"
 _IGNORED_LINKS = ("lo", "veth", "docker", "nerdctl")  # as cAdvisor's network stats
 _NO_LIMIT = 1 << 62  # larger than any real memory limit (v1 "unlimited" is ~2^63)
+VOLUME_STATS_PERIOD = 60.0  # volumeStatsAggPeriod: a volume's usage is walked at most once a minute
 
 
 def rfc3339(t_ns: int | float) -> str:
@@ -96,8 +98,7 @@ def rlimit(now_ns: int) -> dict[str, Any]:
 
 
 def du(path: str) -> tuple[int, int]:
-    """(bytes, inodes) used below ``path``, not following symlinks or mounts."""
-    total, inodes = 0, 0
+    """(bytes, inodes) used by ``path`` and below it, not following symlinks or mounts."""
     try:
         top = os.lstat(path)
     except OSError:
@@ -105,6 +106,7 @@ def du(path: str) -> tuple[int, int]:
     if not os.path.isdir(path):
         return top.st_blocks * 512, 1
     dev = top.st_dev
+    total, inodes = top.st_blocks * 512, 1  # the directory itself counts, as `du -s`
     for root, dirs, files in os.walk(path):
         for name in dirs + files:
             try:
@@ -176,6 +178,7 @@ class StatsProvider:
         self.config = config
         self.runtime = runtime
         self._cpu: dict[str, tuple[int, int]] = {}  # key -> (cumulative ns, sampled at ns)
+        self._du: dict[str, tuple[float, int, int]] = {}  # volume dir -> (walked at, bytes, inodes)
 
     def _cpu_stats(self, key: str, sample: dict[str, int], now_ns: int, since_ns: int) -> dict[str, Any]:
         used = sample.get("cpu_usage_ns")
@@ -265,6 +268,8 @@ class StatsProvider:
         # forget the samples of containers and pods that are gone
         self._cpu = {k: v for k, v in self._cpu.items()
                      if k in seen or k == "node" or k.startswith("system:")}
+        live = {self.config.pod_dir((p.get("metadata") or {}).get("uid", "")) for p in pods}
+        self._du = {k: v for k, v in self._du.items() if k.split("/volumes/")[0] in live}
         return out
 
     def _pod(self, pod: dict, listed: list[records.ContainerStatus], seen: set[str]) -> dict[str, Any]:
@@ -321,11 +326,43 @@ class StatsProvider:
             net = network(netns, now)
             if net:
                 out["network"] = net
-        ephemeral = sum(c["rootfs"]["usedBytes"] + c["logs"]["usedBytes"] for c in cstats)
+        volumes = self._volumes(pod, now)
+        if volumes:
+            out["volume"] = volumes
+        ephemeral = sum(c["rootfs"]["usedBytes"] + c["logs"]["usedBytes"] for c in cstats) + \
+            sum(v["usedBytes"] for v in volumes if "pvcRef" not in v)
         out["ephemeral-storage"] = filesystem(fs_root, now, used=ephemeral)
         procs = cgroups.procs(pod_cgroup) if pod_cgroup else \
             [p for path in cgroup_paths if path for p in cgroups.procs(path)]
         out["process_stats"] = {"process_count": len(procs)}
+        return out
+
+    def _volumes(self, pod: dict, now: int) -> list[dict[str, Any]]:
+        """VolumeStats of the pod's volumes the kubelet made on this node
+        (<pod dir>/volumes/<plugin>/<name>): usage walked, capacity of their
+        filesystem (tmpfs for secrets and memory emptyDirs)."""
+        meta = pod.get("metadata") or {}
+        base = os.path.join(self.config.pod_dir(meta.get("uid", "")), "volumes")
+        try:
+            plugins = sorted(os.listdir(base))
+        except OSError:
+            return []
+        out = []
+        for volume in (pod.get("spec") or {}).get("volumes") or []:
+            name = volume.get("name", "")
+            path = next((os.path.join(base, p, name) for p in plugins
+                         if name and os.path.isdir(os.path.join(base, p, name))), None)
+            if path is None:
+                continue
+            walked, used, inodes = self._du.get(path, (-VOLUME_STATS_PERIOD, 0, 0))
+            if path not in self._du or time.monotonic() - walked > VOLUME_STATS_PERIOD:
+                used, inodes = du(path)
+                self._du[path] = (time.monotonic(), used, inodes)
+            entry = {**filesystem(path, now, used=used), "inodesUsed": inodes, "name": name}
+            claim = volume.get("persistentVolumeClaim")
+            if claim:
+                entry["pvcRef"] = {"name": claim.get("claimName", ""), "namespace": meta.get("namespace", "")}
+            out.append(entry)
         return out
 
     async def summary(self, pods: list[dict], node_name: str | None = None) -> dict[str, Any]:

@@ -52,7 +52,19 @@ def config(tmp_path, network, runtime):  # noqa: F811
 
 def _pod(uid: str) -> dict:
     return {"metadata": {"name": "hog", "namespace": "default", "uid": uid},
-            "spec": {"containers": [{"name": "hog"}, {"name": "idle"}]}}
+            "spec": {"containers": [{"name": "hog"}, {"name": "idle"}],
+                     "volumes": [{"name": "cache", "emptyDir": {}},
+                                 {"name": "data", "persistentVolumeClaim": {"claimName": "claim-1"}},
+                                 {"name": "not-set-up", "emptyDir": {}}]}}
+
+
+def _volumes(config, uid: str) -> None:
+    """What the volume manager leaves: an emptyDir with 1 MiB written, a PVC's dir."""
+    base = os.path.join(config.pod_dir(uid), "volumes")
+    os.makedirs(os.path.join(base, "kubernetes.io~empty-dir", "cache"))
+    with open(os.path.join(base, "kubernetes.io~empty-dir", "cache", "blob"), "wb") as f:
+        f.write(os.urandom(1 << 20))
+    os.makedirs(os.path.join(base, "kubernetes.io~local-volume", "data"))
 
 
 async def _run_pod(runtime, network, uid: str) -> tuple[str, list[str]]:  # noqa: F811
@@ -85,6 +97,7 @@ async def _run_pod(runtime, network, uid: str) -> tuple[str, list[str]]:  # noqa
 async def test_summary_of_a_pod_with_a_memory_hungry_container(config, runtime, network):  # noqa: F811
     uid = str(uuid.uuid4())
     _sandbox, ids = await _run_pod(runtime, network, uid)
+    _volumes(config, uid)
     provider = stats.StatsProvider(config, runtime)
     other = {"metadata": {"name": "gone", "namespace": "default", "uid": str(uuid.uuid4())}}
     summary = await provider.summary([_pod(uid), other], "n1")
@@ -120,7 +133,11 @@ async def test_summary_of_a_pod_with_a_memory_hungry_container(config, runtime, 
     assert pod["process_stats"]["process_count"] == 3
     assert pod["network"]["name"] == "eth0" and pod["network"]["txBytes"] >= 1000
     assert [i["name"] for i in pod["network"]["interfaces"]] == ["eth0"]
-    assert pod["ephemeral-storage"]["usedBytes"] >= 0
+    volumes = {v["name"]: v for v in pod["volume"]}
+    assert set(volumes) == {"cache", "data"}  # only volumes set up on the node
+    assert volumes["cache"]["usedBytes"] >= 1 << 20 and volumes["cache"]["inodesUsed"] == 2
+    assert volumes["data"]["pvcRef"] == {"name": "claim-1", "namespace": "default"}
+    assert pod["ephemeral-storage"]["usedBytes"] >= volumes["cache"]["usedBytes"]
 
     # a second sample: the rate is over the time between the two
     await asyncio.sleep(0.5)
