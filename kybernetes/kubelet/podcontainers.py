@@ -13,7 +13,10 @@ without a restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import glob
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -208,3 +211,9 @@ async def prune(kubelet, found: list[records.ContainerStatus], keep: int = 2) ->
                 pass
             except errors.ContainerRuntimeError as e:
                 log.warning("removing dead container %s: %s", old.id, e)
+                continue
+            # Its log goes with it, rotated parts included (the kubelet's container GC).
+            if old.log_path:
+                for path in [old.log_path, *glob.glob(glob.escape(old.log_path) + ".*")]:
+                    with contextlib.suppress(OSError):
+                        os.remove(path)

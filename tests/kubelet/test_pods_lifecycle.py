@@ -141,3 +141,28 @@ async def test_termination_message_and_config_error(node, namespace):
     assert pod["status"]["phase"] == "Pending"
     events = await node.events(namespace, "noconfig")
     assert any(e["reason"] == "Failed" and e["message"].startswith("Error: ") for e in events)
+
+
+async def test_missing_config_map_volume_waits_with_failed_mount(node, namespace):
+    from kybernetes.api import registry
+    configmaps = registry.lookup("", "v1", "configmaps")
+    await node.start()
+    c = sh("cat /cfg/greeting; sleep 3600", volumeMounts=[{"name": "cfg", "mountPath": "/cfg"}])
+    await node.create_pod(namespace, "mount", [c], volumes=[{"name": "cfg", "configMap": {"name": "later"}}])
+    pod = await node.wait_pod(namespace, "mount", lambda p: (status_of(p, "c").get("state", {}).get(
+        "waiting") or {}).get("reason") == "ContainerCreating", what="ContainerCreating")
+    assert pod["status"]["phase"] == "Pending"
+    for _ in range(50):
+        events = await node.events(namespace, "mount")
+        if any(e["reason"] == "FailedMount" for e in events):
+            break
+        await asyncio.sleep(0.2)
+    assert any(e["reason"] == "FailedMount" and "later" in e["message"] for e in events)
+    await node.client.create(configmaps, {"metadata": {"name": "later"}, "data": {"greeting": "hi\n"}}, namespace)
+    pod = await node.wait_pod(namespace, "mount", running, what="Running")
+    path = os.path.join(node.config.pod_log_dir(namespace, "mount", pod["metadata"]["uid"]), "c", "0.log")
+    for _ in range(20):
+        if os.path.exists(path) and "F hi" in open(path).read():
+            break
+        await asyncio.sleep(0.1)
+    assert "stdout F hi" in open(path).read()
