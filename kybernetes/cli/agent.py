@@ -7,7 +7,8 @@ then asks for its credentials (``apiserver.join``). Credentials are stored
 under ``<data-dir>/agent/tls`` with the cluster settings the server sent, and
 reused on every later start: the token is needed once. Then it writes the
 node's kubeconfig (``agent/kubelet.kubeconfig``, as k3s's) and runs the
-kubelet until SIGTERM or SIGINT; containers keep running after it.
+kubelet, with kube-proxy beside it (unless ``--disable-kube-proxy``), until
+SIGTERM or SIGINT; containers keep running after it.
 
 ``kyb server`` calls ``prepare_local`` and ``run_node`` for its in-process
 agent: the same node layout, its credentials signed by the CA directly.
@@ -62,6 +63,10 @@ def add_node_flags(p: argparse.ArgumentParser) -> None:
                    help="a label the node registers with (repeatable)")
     p.add_argument("--kubelet-port", type=int, default=10250,
                    help="the kubelet's HTTPS port on the node host's address")
+    p.add_argument("--disable-kube-proxy", action="store_true",
+                   help="run the kubelet without kube-proxy beside it")
+    p.add_argument("--proxy-mode", default="iptables", choices=("iptables", "nftables", "userspace"),
+                   help="kube-proxy's mode (its rules go into the node host's namespace only)")
 
 
 def add_cluster_flags(p: argparse.ArgumentParser, *, server: bool, skip: tuple[str, ...] = ()) -> None:
@@ -283,14 +288,50 @@ def kubelet_config(data_dir: str, node_name: str, files: NodeFiles, cluster: dic
     )
 
 
-async def run_node(config: KubeletConfig, files: NodeFiles, server: str) -> None:
-    """The kubelet of this node, until cancelled. Records the node for
+async def run_node(config: KubeletConfig, files: NodeFiles, server: str, *,
+                   proxy_mode: str | None = "iptables") -> None:
+    """The kubelet of this node, and kube-proxy beside it unless ``proxy_mode``
+    is None (k3s's agent runs both), until cancelled. Records the node for
     ``kyb killall`` first (a crashed agent cannot be asked later)."""
     from kybernetes.kubelet import kubelet
 
     killall.write_record(config, server=server)
     async with rest.Client(kubeconfig.load(files.kubeconfig), component="kubelet") as client:
-        await kubelet.Kubelet(config, client).run()
+        node = kubelet.Kubelet(config, client)
+        proxy = None
+        if proxy_mode:
+            proxy = asyncio.create_task(_kube_proxy(node, config, files, proxy_mode), name="kube-proxy")
+        try:
+            await node.run()
+        finally:
+            if proxy is not None:
+                proxy.cancel()
+                try:
+                    await proxy
+                except asyncio.CancelledError:
+                    pass
+
+
+async def _kube_proxy(node, config: KubeletConfig, files: NodeFiles, mode: str) -> None:
+    """kube-proxy for this node once its node host exists: rules inside the node
+    host's namespace, NodePorts on its address. A failure is logged and ends
+    kube-proxy only; the kubelet runs on."""
+    from kybernetes.network import naming
+    from kybernetes.proxy import proxier
+
+    await node.ready.wait()
+    if node.node_host is None:
+        return
+    try:
+        async with rest.Client(kubeconfig.load(files.kubeconfig), component="kube-proxy") as client:
+            await proxier.run_proxy(client, node_name=config.node_name,
+                                    netns=naming.node_netns(config.network_prefix, config.node_name),
+                                    mode=mode, cluster_cidr=config.cluster_cidr,
+                                    node_ips=[str(node.node_host.address.ip)])
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - reported; the kubelet must not go down with it
+        log.exception("kube-proxy failed on node %s", config.node_name)
 
 
 def check_plan(cluster: dict) -> None:
@@ -348,7 +389,9 @@ async def run(args: argparse.Namespace) -> int:
         raise server_cmd.FatalError(str(e)) from e
     config = kubelet_config(data_dir, node_name, files, cluster, labels=labels, port=args.kubelet_port)
     loop = asyncio.get_running_loop()
-    task = asyncio.create_task(run_node(config, files, args.server), name="kubelet")
+    task = asyncio.create_task(run_node(config, files, args.server,
+                                        proxy_mode=None if args.disable_kube_proxy else args.proxy_mode),
+                               name="kubelet")
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
     print(f"kyb agent: node {node_name} starting (server {args.server})", flush=True)

@@ -14,6 +14,7 @@ import sys
 
 from kybernetes.cli import agent, components, images, killall
 from kybernetes.cli import server as server_cmd
+from kybernetes.proxy import command as proxy_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     killall.add_parser(sub)
     images.add_parser(sub)
     components.add_parsers(sub)
+    proxy_command.add_parser(sub)
     return parser
 
 

@@ -211,7 +211,8 @@ async def _agent(args: argparse.Namespace, data_dir: str, ca: pki.Pair, server_u
                                         cluster, passwords)
         config = agent.kubelet_config(data_dir, node_name, files, cluster,
                                       labels=agent.node_labels(args.node_label), port=args.kubelet_port)
-        await agent.run_node(config, files, server_url)
+        await agent.run_node(config, files, server_url,
+                             proxy_mode=None if args.disable_kube_proxy else args.proxy_mode)
     except asyncio.CancelledError:
         raise
     except Exception as e:  # noqa: BLE001 - reported, the control plane stays up

@@ -290,3 +290,23 @@ def test_top_node_and_pod(cluster, ns, busybox):
     assert pods.returncode == 0, pods.stderr
     name, cpu, memory = pods.stdout.split()
     assert name == "b" and cpu.endswith("m") and memory.endswith("Mi")
+
+
+def test_kube_proxy_runs_beside_each_kubelet(cluster):
+    """Each node runs kube-proxy (as a k3s agent does): the `kubernetes`
+    Service's rule is in every node host's namespace, and none in the machine's."""
+    import subprocess
+
+    service_ip = str(cluster.plan.service_cidr.network_address + 1)
+    for node in cluster.node_names:
+        netns = f"{cluster.plan.prefix}-node-{node}"
+        deadline, rules = time.monotonic() + 30, ""
+        while time.monotonic() < deadline:
+            rules = subprocess.run(["ip", "netns", "exec", netns, "iptables-save", "-t", "nat"],
+                                   capture_output=True, text=True).stdout
+            if f"-d {service_ip}/32" in rules and "KUBE-SERVICES" in rules:
+                break
+            time.sleep(0.5)
+        assert f"-d {service_ip}/32" in rules, f"{node}: no rule for {service_ip}\n{rules}\n{cluster.logs()}"
+    root = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
+    assert service_ip not in root
