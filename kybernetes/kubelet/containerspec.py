@@ -14,7 +14,7 @@ import os
 
 from kybernetes.api import quantities
 from kybernetes.kubelet.config import KubeletConfig
-from kybernetes.runtime import spec
+from kybernetes.runtime import records, sandboxes, spec
 
 # Labels as the kubelet puts them on CRI containers (kubelet/types/labels.go),
 # plus the restart count, which upstream keeps in an annotation.
@@ -177,3 +177,32 @@ def container_config(config: KubeletConfig, pod: dict, container: dict, *, kind:
         sysctls=sysctls,
         log_path=log_path(config, pod, container["name"], restart_count),
         labels=labels)
+
+
+def restart_count(c: records.ContainerStatus | None) -> int:
+    """The restart count a container was created with (-1: no container yet)."""
+    if c is None:
+        return -1
+    try:
+        return int(c.labels.get(RESTART_COUNT, "0"))
+    except ValueError:
+        return 0
+
+
+def group(found: list[records.ContainerStatus]) -> tuple[list[records.ContainerStatus],
+                                                         dict[str, list[records.ContainerStatus]]]:
+    """One pod's containers: (sandboxes newest first, the others by name, newest first)."""
+    boxes = sorted((c for c in found if c.labels.get(sandboxes.SANDBOX_LABEL)),
+                   key=lambda c: c.created_at, reverse=True)
+    by_name: dict[str, list[records.ContainerStatus]] = {}
+    for c in found:
+        if not c.labels.get(sandboxes.SANDBOX_LABEL):
+            by_name.setdefault(c.labels.get(CONTAINER_NAME, c.name), []).append(c)
+    for items in by_name.values():
+        items.sort(key=lambda c: (restart_count(c), c.created_at), reverse=True)
+    return boxes, by_name
+
+
+def is_sidecar(container: dict) -> bool:
+    """An init container with restartPolicy Always (KEP-753 sidecars): it keeps running."""
+    return container.get("restartPolicy") == "Always"

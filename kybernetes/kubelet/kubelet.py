@@ -280,7 +280,7 @@ class Kubelet:
         if c_spec is None:
             raise LookupError(f"container {container} is not valid for pod {pod}")
         uid = obj["metadata"]["uid"]
-        _, by_name = podsync.group([c for c in await self.relist()
+        _, by_name = containerspec.group([c for c in await self.relist()
                                     if c.labels.get(containerspec.POD_UID) == uid])
         items = by_name.get(container, [])
         index = 1 if previous else 0

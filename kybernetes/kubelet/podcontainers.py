@@ -62,13 +62,7 @@ def container_ref(pod: dict, name: str, kind: str = "app") -> dict:
             "fieldPath": f"{path}{{{name}}}"}
 
 
-def restart_count(c: records.ContainerStatus | None) -> int:
-    if c is None:
-        return -1
-    try:
-        return int(c.labels.get(containerspec.RESTART_COUNT, "0"))
-    except ValueError:
-        return 0
+restart_count = containerspec.restart_count
 
 
 def should_restart(policy: str, c: records.ContainerStatus) -> bool:

@@ -97,7 +97,7 @@ def container_status(spec_c: dict, found: list[records.ContainerStatus], state: 
         out["ready"] = state.ready.get(name, False)
     else:
         out["state"] = {"terminated": _terminated(newest, state.messages)}
-        if init and newest.exit_code == 0:
+        if init and newest.exit_code == 0 and not containerspec.is_sidecar(spec_c):
             out["ready"] = True
     if previous is not None and previous.state == records.EXITED:
         out["lastState"] = {"terminated": _terminated(previous, state.messages)}
@@ -117,10 +117,23 @@ def _condition(old: dict[str, dict], type_: str, ok: bool, reason: str = "", mes
     return c
 
 
-def phase(pod: dict, init: list[dict], app: list[dict]) -> str:
-    """Upstream's getPhase over the computed container statuses."""
+def _init_done(s: dict, sidecar: bool, begun: bool) -> bool:
+    """A regular init container exited 0; a sidecar has started (or the app containers have)."""
+    if sidecar:
+        return begun or ("running" in s["state"] and s["started"])
+    term = s["state"].get("terminated")
+    return bool(term and term["exitCode"] == 0)
+
+
+def phase(pod: dict, init: list[dict], app: list[dict], sidecars: set[str] = frozenset(),
+          begun: bool = False) -> str:
+    """Upstream's getPhase over the computed container statuses (sidecars apart)."""
     policy = (pod.get("spec") or {}).get("restartPolicy") or "Always"
     for s in init:
+        if s["name"] in sidecars:
+            if not _init_done(s, True, begun):
+                return "Pending"
+            continue
         term = s["state"].get("terminated")
         if term and term["exitCode"] != 0 and policy == "Never":
             return "Failed"
@@ -160,20 +173,22 @@ def compute(pod: dict, state: PodState) -> dict:
     app_specs = list(spec.get("containers") or [])
     init = [container_status(c, state.containers.get(c["name"], []), state, "PodInitializing", True)
             for c in init_specs]
-    initialized = all("terminated" in s["state"] and s["state"]["terminated"]["exitCode"] == 0
-                      for s in init)
+    sidecars = {c["name"] for c in init_specs if containerspec.is_sidecar(c)}
+    begun = any(state.containers.get(c["name"]) for c in app_specs)
+    initialized = all(_init_done(s, s["name"] in sidecars, begun) for s in init)
     app = [container_status(c, state.containers.get(c["name"], []), state,
                             "ContainerCreating" if initialized else "PodInitializing", False)
            for c in app_specs]
-    ph = phase(pod, init, app)
+    ph = phase(pod, init, app, sidecars, begun)
     reason = message = ""
     if state.terminal is not None:
         ph, reason, message = state.terminal
     out: dict = {"phase": ph}
     if reason:
         out["reason"], out["message"] = reason, message
-    not_init = [s["name"] for s in init if not s["ready"]]
-    not_ready = [s["name"] for s in app if not s["ready"]]
+    not_init = [s["name"] for s in init if not _init_done(s, s["name"] in sidecars, begun)]
+    not_ready = [s["name"] for s in init if s["name"] in sidecars and not s["ready"]]
+    not_ready += [s["name"] for s in app if not s["ready"]]
     done = ph in TERMINAL
     conditions = [
         _condition(old, "PodReadyToStartContainers", state.sandbox_ready and not done),

@@ -12,9 +12,13 @@ The recipe, level-triggered, run by the pod's worker (``pod_workers``):
 4. pod dir, network (a PodNetwork address, or the node host's namespace for
    hostNetwork), volumes, per-pod files, sandbox (a dead sandbox takes every
    container with it, as in the kubelet);
-5. init containers one at a time, each to exit 0; then every app container:
+5. init containers one at a time, each to exit 0 (a sidecar, restartPolicy
+   Always, only has to start and is kept running); then every app container:
    kill on liveness/startup failure, restart by restartPolicy and back-off;
-6. status (``podstatus``), written when it changed.
+6. status (``podstatus``), written when it changed; once every regular
+   container is done the sidecars are stopped and the pod ends.
+
+Ending a pod is ``podtermination``'s.
 
 The sync returns when it wants to run again (back-off end, deadline).
 """
@@ -25,19 +29,17 @@ import asyncio
 import contextlib
 import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 
-from kybernetes.api import registry, status as api_status
-from kybernetes.kubelet import containerspec, hooks, podcontainers, podstatus
+from kybernetes.kubelet import containerspec, hooks, podcontainers, podstatus, podtermination
+from kybernetes.kubelet.containerspec import group
 from kybernetes.kubelet.pod_workers import FINISHED
 from kybernetes.network import naming
-from kybernetes.runtime import cgroups, errors, records, sandboxes, spec
+from kybernetes.runtime import errors, records, sandboxes, spec
 
 log = logging.getLogger(__name__)
 
-PODS = registry.lookup("", "v1", "pods")
 VOLUME_REFRESH = 60.0
 POLL = 1.0  # re-sync while something is on its way (a container being created, a kill)
 
@@ -57,26 +59,6 @@ class PodRecord:
     torn_down: bool = False
 
 
-def _grace(pod: dict, found: list[records.ContainerStatus] = ()) -> float:
-    meta, spec_ = pod["metadata"], pod.get("spec") or {}
-    if meta.get("deletionTimestamp") and meta.get("deletionGracePeriodSeconds") is not None:
-        return float(meta["deletionGracePeriodSeconds"])
-    if "spec" not in pod:  # known only from its containers' labels (deleted while we were away)
-        recorded = [c.labels.get(containerspec.GRACE_PERIOD) for c in found]
-        values = [float(v) for v in recorded if v and v.replace(".", "", 1).isdigit()]
-        return max(values, default=float(containerspec.DEFAULT_GRACE))
-    value = spec_.get("terminationGracePeriodSeconds")
-    return float(containerspec.DEFAULT_GRACE if value is None else value)
-
-
-def _spec_container(pod: dict, name: str) -> dict | None:
-    spec_ = pod.get("spec") or {}
-    for c in list(spec_.get("containers") or []) + list(spec_.get("initContainers") or []):
-        if c.get("name") == name:
-            return c
-    return None
-
-
 def _parse_time(text: str | None) -> float | None:
     if not text:
         return None
@@ -84,21 +66,6 @@ def _parse_time(text: str | None) -> float | None:
         return time.mktime(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
     except ValueError:
         return None
-
-
-def group(found: list[records.ContainerStatus]) -> tuple[list[records.ContainerStatus],
-                                                         dict[str, list[records.ContainerStatus]]]:
-    """(sandboxes newest first, app/init containers by name newest first)."""
-    boxes = [c for c in found if c.labels.get(sandboxes.SANDBOX_LABEL)]
-    by_name: dict[str, list[records.ContainerStatus]] = {}
-    for c in found:
-        if not c.labels.get(sandboxes.SANDBOX_LABEL):
-            by_name.setdefault(c.labels.get(containerspec.CONTAINER_NAME, c.name), []).append(c)
-    order = lambda c: (podcontainers.restart_count(c), c.created_at)  # noqa: E731
-    boxes.sort(key=lambda c: c.created_at, reverse=True)
-    for items in by_name.values():
-        items.sort(key=order, reverse=True)
-    return boxes, by_name
 
 
 class PodSync:
@@ -117,15 +84,17 @@ class PodSync:
         rec = self.record(uid)
         found = [c for c in await self.kl.relist() if c.labels.get(containerspec.POD_UID) == uid]
         if gone or meta.get("deletionTimestamp"):
-            await self.terminate(pod, found, _grace(pod, found))
-            await self.cleanup(pod, found)
+            await podtermination.kill_containers(self.kl, pod, found, podtermination.grace(pod, found))
+            await podtermination.clean_up(self.kl, pod, found)
             if not gone:
-                await self._confirm_deletion(pod)
+                await podtermination.confirm_deletion(self.kl, pod)
             self.records.pop(uid, None)
             return FINISHED
         status = pod.get("status") or {}
         if status.get("phase") in podstatus.TERMINAL:
-            await self._tear_down_terminal(pod, found, rec)
+            if not rec.torn_down:
+                await podtermination.tear_down_finished(self.kl, pod, found)
+                rec.torn_down, rec.network = True, None
             return None
         rec.start_time = rec.start_time or status.get("startTime") or podstatus.stamp()
         deadline = (pod.get("spec") or {}).get("activeDeadlineSeconds")
@@ -191,11 +160,25 @@ class PodSync:
                    pod_files=rec.pod_files or [])
         policy = spec_.get("restartPolicy") or "Always"
         changed = False
-        # Init containers, in order, each to completion.
+        # Init containers, in order, each to completion; a sidecar (restartPolicy
+        # Always) only has to have started, and keeps running beside the others.
         initialized = True
+        begun = any(by_name.get(c["name"]) for c in spec_.get("containers") or [])
         for c in spec_.get("initContainers") or []:
             items = by_name.get(c["name"], [])
             newest = items[0] if items else None
+            if containerspec.is_sidecar(c):
+                delay, did = await self._app_container(pod, c, items, "Always", rec, state, ctx, kind="init")
+                changed |= did
+                waiting_delay = _min(waiting_delay, delay)
+                if begun or (did and not c.get("startupProbe")):
+                    continue
+                if newest is not None and newest.state == records.RUNNING:
+                    kl.probes.ensure(pod, c, newest.id, newest.started_at, pod_ip)
+                    if kl.probes.started(uid, c["name"], newest.id):
+                        continue
+                initialized = False
+                break
             if newest is not None and newest.state == records.EXITED and newest.exit_code == 0:
                 continue
             initialized = False
@@ -219,9 +202,35 @@ class PodSync:
             for items in by_name.values():
                 await podcontainers.prune(kl, items)
         state.containers = by_name
+        self._probe_states(pod, by_name, state, pod_ip)
+        new_status = podstatus.compute(pod, state)
+        if new_status.get("phase") in podstatus.TERMINAL:
+            # Every regular container is done: sidecars are stopped, then the pod ends.
+            found = [c for items in by_name.values() for c in items] + boxes
+            if any(c.state == records.RUNNING for items in by_name.values() for c in items):
+                await podtermination.kill_containers(kl, pod, found, podtermination.grace(pod), sandbox=False)
+                found = [x for x in await kl.relist() if x.labels.get(containerspec.POD_UID) == uid]
+                _, state.containers = group(found)
+            state.messages = await asyncio.to_thread(self._messages, pod, state.containers, rec)
+            await self._write_status(pod, rec, state)
+            await podtermination.tear_down_finished(kl, pod, found)
+            rec.torn_down, rec.network = True, None
+            return None
         state.messages = await asyncio.to_thread(self._messages, pod, by_name, rec)
-        reported = {cs.get("containerID"): cs for cs in (pod.get("status") or {}).get("containerStatuses") or []}
-        for c in spec_.get("containers") or []:
+        await self._write_status(pod, rec, state)
+        if changed:
+            return POLL
+        return waiting_delay
+
+    def _probe_states(self, pod: dict, by_name: dict[str, list[records.ContainerStatus]],
+                      state: podstatus.PodState, pod_ip: str) -> None:
+        """Probe workers for the running app containers and sidecars; their results."""
+        kl, spec_, uid = self.kl, pod.get("spec") or {}, pod["metadata"]["uid"]
+        st = pod.get("status") or {}
+        reported = {cs.get("containerID"): cs for cs in
+                    list(st.get("containerStatuses") or []) + list(st.get("initContainerStatuses") or [])}
+        probed = [c for c in spec_.get("initContainers") or [] if containerspec.is_sidecar(c)]
+        for c in probed + list(spec_.get("containers") or []):
             items = by_name.get(c["name"], [])
             if items and items[0].state == records.RUNNING:
                 before = reported.get(podstatus.RUNTIME_SCHEME + items[0].id) or {}
@@ -229,12 +238,6 @@ class PodSync:
                                  was_ready=bool(before.get("ready")), was_started=bool(before.get("started")))
                 state.ready[c["name"]] = kl.probes.ready(uid, c["name"], items[0].id)
                 state.started[c["name"]] = kl.probes.started(uid, c["name"], items[0].id)
-        new_status = await self._write_status(pod, rec, state)
-        if new_status.get("phase") in podstatus.TERMINAL:
-            await self._tear_down_terminal(pod, [c for items in by_name.values() for c in items] + boxes, rec)
-        if changed:
-            return POLL
-        return waiting_delay
 
     def _messages(self, pod: dict, by_name: dict[str, list[records.ContainerStatus]],
                   rec: PodRecord) -> dict[str, str]:
@@ -249,7 +252,7 @@ class PodSync:
             if newest.state != records.EXITED or newest.id in rec.messages:
                 continue
             message = podfiles.termination_message(self.kl.config, pod, name)
-            spec_c = _spec_container(pod, name) or {}
+            spec_c = podtermination.spec_container(pod, name) or {}
             if not message and newest.exit_code != 0 \
                     and spec_c.get("terminationMessagePolicy") == "FallbackToLogsOnError":
                 message = _log_tail(newest.log_path)
@@ -291,7 +294,7 @@ class PodSync:
         kl, meta = self.kl, pod["metadata"]
         if boxes and boxes[0].state == records.RUNNING:
             for old in boxes[1:]:
-                await _remove_quietly(kl.runtime, old.id)
+                await podtermination.remove_quietly(kl.runtime, old.id)
             return boxes[0].id
         if boxes:
             # The sandbox died: every container goes with it and starts again.
@@ -302,7 +305,7 @@ class PodSync:
                     if c.state == records.RUNNING:
                         await hooks.kill(kl.runtime, c.id, None, "", 0)
             for box in boxes:
-                await _remove_quietly(kl.runtime, box.id)
+                await podtermination.remove_quietly(kl.runtime, box.id)
         config = sandboxes.SandboxConfig(
             name=f"{meta['namespace']}_{meta['name']}_{meta['uid']}", hostname=hostname,
             netns_path=netns_path, share_pid=bool((pod.get("spec") or {}).get("shareProcessNamespace")),
@@ -316,14 +319,15 @@ class PodSync:
             return None
 
     async def _app_container(self, pod: dict, c: dict, items: list[records.ContainerStatus], policy: str,
-                             rec: PodRecord, state: podstatus.PodState, ctx: dict) -> tuple[float | None, bool]:
+                             rec: PodRecord, state: podstatus.PodState, ctx: dict,
+                             kind: str = "app") -> tuple[float | None, bool]:
         kl, uid = self.kl, pod["metadata"]["uid"]
         newest = items[0] if items else None
         if newest is not None and newest.state == records.RUNNING:
             failed = kl.probes.failed(uid, c["name"], newest.id)
             if not failed:
                 return None, False
-            kl.recorder.event(podcontainers.container_ref(pod, c["name"]), "Normal", "Killing",
+            kl.recorder.event(podcontainers.container_ref(pod, c["name"], kind), "Normal", "Killing",
                               f"Container {c['name']} failed {failed} probe, will be restarted")
             await hooks.kill(kl.runtime, newest.id, c, ctx["pod_ip"], _probe_grace(pod, c, failed))
             kl.probes.remove(uid, c["name"])
@@ -332,7 +336,7 @@ class PodSync:
             return POLL, False  # being started by us right now, or left half-made: wait
         if newest is not None and not podcontainers.should_restart(policy, newest):
             return None, False
-        return await self._start_or_back_off(pod, c, "app", newest, rec, state, ctx)
+        return await self._start_or_back_off(pod, c, kind, newest, rec, state, ctx)
 
     async def _start_or_back_off(self, pod: dict, c: dict, kind: str, newest: records.ContainerStatus | None,
                                  rec: PodRecord, state: podstatus.PodState, ctx: dict) -> tuple[float | None, bool]:
@@ -375,81 +379,15 @@ class PodSync:
                                  rec: PodRecord) -> float | None:
         msg = "Pod was active on the node longer than the specified deadline"
         self.kl.recorder.event(pod, "Normal", "DeadlineExceeded", msg)
-        await self.terminate(pod, found, _grace(pod))
+        await podtermination.kill_containers(self.kl, pod, found, podtermination.grace(pod))
         found = [c for c in await self.kl.relist() if c.labels.get(containerspec.POD_UID) == pod["metadata"]["uid"]]
         state = podstatus.PodState(host_ip=self.kl.host_ip(), start_time=rec.start_time,
                                    terminal=("Failed", "DeadlineExceeded", msg))
         _, state.containers = group(found)
         await self._write_status(pod, rec, state)
-        await self._tear_down_terminal(pod, found, rec)
+        await podtermination.tear_down_finished(self.kl, pod, found)
+        rec.torn_down, rec.network = True, None
         return None
-
-    async def terminate(self, pod: dict, found: list[records.ContainerStatus], grace: float) -> None:
-        """Kill every running container (in parallel, each with preStop and the grace period)."""
-        kl, uid = self.kl, pod["metadata"]["uid"]
-        kl.probes.remove(uid)
-        net = None if (pod.get("spec") or {}).get("hostNetwork") else await kl.pod_network.lookup(uid)
-        pod_ip = str(net.ip) if net else kl.host_ip()
-        boxes, by_name = group(found)
-        kills = []
-        for name, items in by_name.items():
-            for c in items:
-                if c.state in (records.RUNNING, records.CREATED):
-                    spec_c = _spec_container(pod, name)
-                    kl.recorder.event(podcontainers.container_ref(pod, name), "Normal", "Killing",
-                                      f"Stopping container {name}")
-                    kills.append(hooks.kill(kl.runtime, c.id, spec_c, pod_ip, grace))
-        for problem in await asyncio.gather(*kills, return_exceptions=True):
-            if isinstance(problem, BaseException) and not isinstance(problem, Exception):
-                raise problem
-            if problem:
-                kl.recorder.event(pod, "Warning", "FailedPreStopHook", str(problem))
-        for box in boxes:
-            try:
-                await sandboxes.stop_sandbox(kl.runtime, box.id)
-            except errors.ContainerNotFound:
-                pass
-
-    async def _tear_down_terminal(self, pod: dict, found: list[records.ContainerStatus],
-                                  rec: PodRecord) -> None:
-        """A finished pod keeps its containers (logs) but not its sandbox and address."""
-        if rec.torn_down:
-            return
-        kl, uid = self.kl, pod["metadata"]["uid"]
-        await self.terminate(pod, found, 0)
-        boxes, _ = group(found)
-        for box in boxes:
-            await _remove_quietly(kl.runtime, box.id)
-        await kl.pod_network.teardown(uid)
-        rec.network = None
-        rec.torn_down = True
-
-    async def cleanup(self, pod: dict, found: list[records.ContainerStatus]) -> None:
-        """Remove everything the pod left on the node (after ``terminate``)."""
-        kl, meta = self.kl, pod["metadata"]
-        uid = meta["uid"]
-        for c in sorted(found, key=lambda c: bool(c.labels.get(sandboxes.SANDBOX_LABEL))):
-            await _remove_quietly(kl.runtime, c.id)
-        await kl.pod_network.teardown(uid)
-        try:
-            from kybernetes.kubelet import volumes
-        except ImportError:
-            await asyncio.to_thread(shutil.rmtree, kl.config.pod_dir(uid), True)
-        else:
-            await volumes.teardown(kl.config, uid)
-        await asyncio.to_thread(cgroups.remove, containerspec.pod_cgroup(kl.config, uid))
-        if meta.get("name") and meta.get("namespace"):
-            await asyncio.to_thread(shutil.rmtree, kl.config.pod_log_dir(meta["namespace"], meta["name"], uid),
-                                    True)
-
-    async def _confirm_deletion(self, pod: dict) -> None:
-        meta = pod["metadata"]
-        try:
-            await self.kl.client.delete(PODS, meta["name"], meta["namespace"], grace_period_seconds=0,
-                                        preconditions={"uid": meta["uid"]})
-        except api_status.StatusError as e:
-            if e.code not in (404, 409):
-                raise
 
 
 def _log_tail(path: str, lines: int = 80, limit: int = 2048) -> str:
@@ -473,7 +411,7 @@ def _probe_grace(pod: dict, c: dict, kind: str) -> float:
     probe = c.get(f"{kind}Probe") or {}
     if probe.get("terminationGracePeriodSeconds") is not None:
         return float(probe["terminationGracePeriodSeconds"])
-    return _grace(pod)
+    return podtermination.grace(pod)
 
 
 def _min(a: float | None, b: float | None) -> float | None:
@@ -482,10 +420,3 @@ def _min(a: float | None, b: float | None) -> float | None:
     return a if b is None else min(a, b)
 
 
-async def _remove_quietly(runtime, container_id: str) -> None:
-    try:
-        await runtime.remove(container_id)
-    except errors.ContainerNotFound:
-        pass
-    except errors.ContainerRuntimeError as e:
-        log.warning("removing container %s: %s", container_id, e)

@@ -166,3 +166,29 @@ async def test_missing_config_map_volume_waits_with_failed_mount(node, namespace
             break
         await asyncio.sleep(0.1)
     assert "stdout F hi" in open(path).read()
+
+
+async def test_sidecar_init_containers(node, namespace):
+    await node.start()
+    side = sh("trap 'exit 0' TERM; while true; do sleep 0.1; done", "side", restartPolicy="Always",
+              readinessProbe={"exec": {"command": ["true"]}, "periodSeconds": 1})
+    setup = sh("echo setup", "setup")
+    await node.create_pod(namespace, "sidecar", [sh("sleep 2", "main")], initContainers=[side, setup],
+                          restartPolicy="Never")
+    pod = await node.wait_pod(namespace, "sidecar", lambda p: condition(p, "Ready") == "True",
+                              timeout=20, what="Ready")
+    side_st = status_of(pod, "side")
+    assert "running" in side_st["state"] and side_st["ready"] and side_st["started"]
+    assert status_of(pod, "setup")["state"]["terminated"]["exitCode"] == 0
+    assert condition(pod, "Initialized") == "True" and pod["status"]["phase"] == "Running"
+    # main is done: the sidecar is stopped and the pod succeeds.
+    pod = await node.wait_pod(namespace, "sidecar", lambda p: p["status"].get("phase") == "Succeeded",
+                              timeout=20, what="Succeeded")
+    assert "terminated" in status_of(pod, "side")["state"]
+    # A sidecar that exits is restarted, whatever the pod's restartPolicy.
+    flaky = sh("sleep 0.5; exit 1", "flaky", restartPolicy="Always")
+    await node.create_pod(namespace, "flaky", [sh("sleep 3600", "main")], initContainers=[flaky],
+                          restartPolicy="Never")
+    pod = await node.wait_pod(namespace, "flaky", lambda p: status_of(p, "flaky").get("restartCount", 0) >= 1,
+                              timeout=20, what="sidecar restarted")
+    assert pod["status"]["phase"] == "Running" and "running" in status_of(pod, "main")["state"]
