@@ -107,8 +107,14 @@ def test_killall_of_a_running_server_with_pods(tmp_path):
     before = probes.machine_state()
     with node_cluster(str(tmp_path), agents=0) as c:
         kubectl = Kubectl(c.server, str(tmp_path / "cache"))
+        import time
+        deadline = time.monotonic() + 90
+        while kubectl.run("get", "node", c.server_node, check=False).returncode != 0:
+            assert time.monotonic() < deadline, f"node not registered\n{c.logs()}"
+            time.sleep(0.5)
+        kubectl("wait", "--for=condition=Ready", f"node/{c.server_node}", "--timeout=90s", timeout=120)
         kubectl("run", "k", "--image=busybox", "--", "sh", "-c", "sleep 3600")
-        kubectl("wait", "--for=condition=Ready", "pod/k", "--timeout=60s")
+        kubectl("wait", "--for=condition=Ready", "pod/k", "--timeout=90s", timeout=120)
         cgroup = f"/kybernetes/{c.server_node}"
         pids = cgroups.procs(cgroup)
         assert pids, "the pod's processes are in the node's cgroup"
