@@ -53,6 +53,10 @@ class PodWorkers:
         w = self._workers.get(uid)
         return None if w is None else w.pod
 
+    def gone(self, uid: str) -> bool:
+        w = self._workers.get(uid)
+        return w is not None and w.gone
+
     def update(self, pod: dict) -> None:
         """A new version of a pod (or the first): sync it soon, with this version."""
         uid = pod["metadata"]["uid"]

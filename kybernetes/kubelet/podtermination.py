@@ -18,6 +18,7 @@ kubelet was away) gets the one recorded on them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import shutil
 
@@ -28,6 +29,7 @@ from kybernetes.runtime import cgroups, errors, records, sandboxes
 log = logging.getLogger(__name__)
 
 PODS = registry.lookup("", "v1", "pods")
+MIN_GRACE = 2.0  # the kubelet's minimumGracePeriodInSeconds
 
 
 def grace(pod: dict, found: list[records.ContainerStatus] = ()) -> float:
@@ -73,7 +75,7 @@ async def kill_containers(kl, pod: dict, found: list[records.ContainerStatus], g
                 kl.probes.remove(uid, name)
                 kl.recorder.event(podcontainers.container_ref(pod, name), "Normal", "Killing",
                                   f"Stopping container {name}")
-                kills.append(hooks.kill(kl.runtime, c.id, spec_container(pod, name), pod_ip, grace_s))
+                kills.append(_kill(kl, uid, c.id, spec_container(pod, name), pod_ip, grace_s))
     for problem in await asyncio.gather(*kills, return_exceptions=True):
         if isinstance(problem, BaseException) and not isinstance(problem, Exception):
             raise problem
@@ -87,6 +89,41 @@ async def kill_containers(kl, pod: dict, found: list[records.ContainerStatus], g
             await sandboxes.stop_sandbox(kl.runtime, box.id)
         except errors.ContainerNotFound:
             pass
+
+
+def _shorter_grace(kl, uid: str) -> float | None:
+    """A grace period cut short while we kill: a second delete with a shorter one,
+    or the pod force-deleted (the kubelet's 2 s minimum then)."""
+    workers = getattr(kl, "workers", None)
+    if workers is None:
+        return None
+    if workers.gone(uid):
+        return MIN_GRACE
+    newest = workers.pod(uid) or {}
+    meta = newest.get("metadata") or {}
+    if meta.get("deletionTimestamp") and meta.get("deletionGracePeriodSeconds") is not None:
+        return max(float(meta["deletionGracePeriodSeconds"]), MIN_GRACE)
+    return None
+
+
+async def _kill(kl, uid: str, container_id: str, container: dict | None, pod_ip: str,
+                grace_s: float) -> str | None:
+    """hooks.kill, with SIGKILL as soon as a shorter grace period has run out."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    task = asyncio.ensure_future(hooks.kill(kl.runtime, container_id, container, pod_ip, grace_s))
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=0.5)
+            shorter = _shorter_grace(kl, uid)
+            if not task.done() and shorter is not None and shorter < grace_s \
+                    and loop.time() - start >= shorter:
+                with contextlib.suppress(errors.ContainerRuntimeError):
+                    await kl.runtime.stop(container_id, timeout=0)
+        return task.result()
+    finally:
+        if not task.done():
+            task.cancel()
 
 
 async def tear_down_finished(kl, pod: dict, found: list[records.ContainerStatus]) -> None:

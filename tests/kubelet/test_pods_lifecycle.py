@@ -192,3 +192,17 @@ async def test_sidecar_init_containers(node, namespace):
     pod = await node.wait_pod(namespace, "flaky", lambda p: status_of(p, "flaky").get("restartCount", 0) >= 1,
                               timeout=20, what="sidecar restarted")
     assert pod["status"]["phase"] == "Running" and "running" in status_of(pod, "main")["state"]
+
+
+async def test_shorter_grace_period_cuts_the_wait(node, namespace):
+    await node.start()
+    stubborn = sh("trap '' TERM; while true; do sleep 0.1; done")
+    await node.create_pod(namespace, "stubborn", [stubborn], terminationGracePeriodSeconds=60)
+    await node.wait_pod(namespace, "stubborn", running, what="Running")
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await node.client.delete(PODS, "stubborn", namespace)  # 60 s
+    await asyncio.sleep(1)
+    await node.client.delete(PODS, "stubborn", namespace, grace_period_seconds=2)
+    await node.wait_gone(namespace, "stubborn", timeout=20)
+    assert loop.time() - t0 < 8
