@@ -23,6 +23,7 @@ from kybernetes.runtime import records
 PODS = registry.lookup("", "v1", "pods")
 RUNTIME_SCHEME = "kyb-runc://"
 TERMINAL = ("Succeeded", "Failed")
+KUBELET_CONDITIONS = {"PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"}
 MANAGED = ("phase", "conditions", "containerStatuses", "initContainerStatuses", "podIP", "podIPs",
            "hostIP", "hostIPs", "startTime", "qosClass", "reason", "message")
 
@@ -200,7 +201,20 @@ def compute(pod: dict, state: PodState) -> dict:
                        _condition(old, "ContainersReady", False, "PodCompleted")]
     else:
         msg = f"containers with unready status: [{' '.join(not_ready)}]"
-        conditions += [_condition(old, "Ready", not not_ready, "ContainersNotReady", msg),
+        ready, reason, ready_msg = not not_ready, "ContainersNotReady", msg
+        if ready:
+            # Readiness gates (pod-readiness-gates KEP): each named condition must be True.
+            for gate in spec.get("readinessGates") or []:
+                kind = gate.get("conditionType", "")
+                if kind not in old:
+                    ready, reason = False, "ReadinessGatesNotReady"
+                    ready_msg = f'corresponding condition of pod readiness gate "{kind}" does not exist.'
+                    break
+                if old[kind].get("status") != "True":
+                    ready, reason = False, "ReadinessGatesNotReady"
+                    ready_msg = f'the status of pod readiness gate "{kind}" is not "True", but {old[kind].get("status")}'
+                    break
+        conditions += [_condition(old, "Ready", ready, reason, ready_msg),
                        _condition(old, "ContainersReady", not not_ready, "ContainersNotReady", msg)]
     managed = {c["type"] for c in conditions}
     conditions += [c for t, c in old.items() if t not in managed]
@@ -238,9 +252,15 @@ async def patch(client: rest.Client, pod: dict, new: dict) -> dict | None:
     for k in MANAGED:
         if k in old and k not in new:
             body[k] = None
+    # A strategic merge patch, as the kubelet's status manager sends: conditions merge
+    # by type, so only the kubelet's own are written and others' (readiness gates,
+    # DisruptionTarget) are never overwritten with a stale copy; container statuses
+    # are replaced whole (they have no patch strategy).
+    body["conditions"] = [c for c in new.get("conditions") or [] if c["type"] in KUBELET_CONDITIONS]
     try:
         return await client.patch(PODS, meta["name"], {"metadata": {"uid": meta["uid"]}, "status": body},
-                                  namespace=meta["namespace"], subresource="status")
+                                  namespace=meta["namespace"], subresource="status",
+                                  patch_type="strategic")
     except api_status.StatusError as e:
         if e.code in (404, 409):
             return None

@@ -58,6 +58,7 @@ async def test_exit_codes_and_restart_policy_never(node, namespace):
                              what="Succeeded")
     term = status_of(ok, "c")["state"]["terminated"]
     assert term["exitCode"] == 0 and term["reason"] == "Completed"
+    assert list(status_of(ok, "c")["state"]) == ["terminated"]  # replaced, never merged
     assert condition(ok, "Ready") == "False"
     bad = await node.wait_pod(namespace, "bad", lambda p: p["status"].get("phase") == "Failed",
                               what="Failed")

@@ -133,3 +133,18 @@ async def test_pod_workers_serialise_and_coalesce():
     await asyncio.sleep(0.1)
     assert workers.uids() == []
     await workers.stop()
+
+
+def test_readiness_gates_hold_ready_back():
+    state = podstatus.PodState(host_ip="172.31.255.2", pod_ip="10.244.0.5", sandbox_ready=True)
+    p = pod([{"name": "c", "image": "busybox"}], readinessGates=[{"conditionType": "example.com/lb"}])
+    p["status"] = {"conditions": [{"type": "example.com/lb", "status": "False"}]}
+    state.containers = {"c": [records.ContainerStatus(id="a", name="c", state="running", image="", image_id="",
+                                                      created_at=1, started_at=1)]}
+    state.ready, state.started = {"c": True}, {"c": True}
+    conds = {c["type"]: c for c in podstatus.compute(p, state)["conditions"]}
+    assert conds["ContainersReady"]["status"] == "True"
+    assert conds["Ready"]["status"] == "False" and conds["Ready"]["reason"] == "ReadinessGatesNotReady"
+    assert conds["example.com/lb"]["status"] == "False"
+    p["status"]["conditions"][0]["status"] = "True"
+    assert {c["type"]: c["status"] for c in podstatus.compute(p, state)["conditions"]}["Ready"] == "True"
