@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 from dataclasses import dataclass
 
 from kybernetes.api import registry, status as api_status
@@ -38,6 +39,7 @@ PODS = registry.lookup("", "v1", "pods")
 NODES = registry.lookup("", "v1", "nodes")
 SERVICES = registry.lookup("", "v1", "services")
 RELIST_PERIOD = 1.0
+_UID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 START_SLOTS = 4  # pods whose sandbox and containers are being made at once
 
 
@@ -230,7 +232,7 @@ class Kubelet:
                 orphans.setdefault(uid, {"metadata": {"uid": uid}})
         if os.path.isdir(self.config.pods_dir):
             for uid in os.listdir(self.config.pods_dir):
-                if uid not in bound:
+                if uid not in bound and _UID.match(uid):
                     orphans.setdefault(uid, {"metadata": {"uid": uid}})
         for uid, pod in orphans.items():
             log.info("cleaning up pod %s, no longer bound to this node", uid)

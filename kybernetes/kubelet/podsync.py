@@ -365,9 +365,20 @@ class PodSync:
     # -- status ----------------------------------------------------------------
 
     async def _write_status(self, pod: dict, rec: PodRecord, state: podstatus.PodState) -> dict:
+        if rec.last_status is not None:
+            # Our own conditions as we last wrote them (the informer's copy may lag),
+            # so their lastTransitionTime does not move; others' as the API has them.
+            st = dict(pod.get("status") or {})
+            mine = [c for c in rec.last_status.get("conditions") or []
+                    if c["type"] in podstatus.KUBELET_CONDITIONS]
+            st["conditions"] = mine + [c for c in st.get("conditions") or []
+                                       if c["type"] not in podstatus.KUBELET_CONDITIONS]
+            pod = dict(pod, status=st)
         new = podstatus.compute(pod, state)
+        # Against what we wrote last (the informer's copy may not have caught up yet);
+        # a new kubelet compares with the API's.
         old = rec.last_status if rec.last_status is not None else (pod.get("status") or {})
-        if podstatus.changed(old, new) or podstatus.changed(pod.get("status") or {}, new):
+        if podstatus.changed(old, new):
             written = await podstatus.patch(self.kl.client, pod, new)
             if written is not None:
                 rec.last_status = new

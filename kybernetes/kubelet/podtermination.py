@@ -73,8 +73,9 @@ async def kill_containers(kl, pod: dict, found: list[records.ContainerStatus], g
         for c in items:
             if c.state in (records.RUNNING, records.CREATED):
                 kl.probes.remove(uid, name)
-                kl.recorder.event(podcontainers.container_ref(pod, name), "Normal", "Killing",
-                                  f"Stopping container {name}")
+                if pod["metadata"].get("name"):  # not for leftovers known by uid alone
+                    kl.recorder.event(podcontainers.container_ref(pod, name), "Normal", "Killing",
+                                      f"Stopping container {name}")
                 kills.append(_kill(kl, uid, c.id, spec_container(pod, name), pod_ip, grace_s))
     for problem in await asyncio.gather(*kills, return_exceptions=True):
         if isinstance(problem, BaseException) and not isinstance(problem, Exception):
