@@ -177,6 +177,13 @@ async def start(kubelet, pod: dict, c: dict, *, kind: str, count: int, sandbox_i
         if host_network:
             config.netns_path = netns_path
             config.host_network = False  # the node host's namespace, joined by path
+        # hostPID/hostIPC: the namespaces the kubelet itself runs in (the machine's,
+        # as far as it can see; /proc/1's may be out of reach inside a sandbox).
+        pod_spec = pod.get("spec") or {}
+        if pod_spec.get("hostPID"):
+            config.pid_ns_path = f"/proc/{os.getpid()}/ns/pid"
+        if pod_spec.get("hostIPC"):
+            config.ipc_ns_path = f"/proc/{os.getpid()}/ns/ipc"
         cid = await kubelet.runtime.create_container(config, image)
     except errors.ContainerRuntimeError as e:
         kubelet.recorder.event(ref, "Warning", "Failed", f"Error: {e}")

@@ -206,3 +206,19 @@ async def test_shorter_grace_period_cuts_the_wait(node, namespace):
     await node.client.delete(PODS, "stubborn", namespace, grace_period_seconds=2)
     await node.wait_gone(namespace, "stubborn", timeout=20)
     assert loop.time() - t0 < 8
+
+
+async def test_host_pid_sees_the_machines_processes(node, namespace):
+    kl = await node.start()
+    await node.create_pod(namespace, "hostpid", [sh("sleep 3600")], hostPID=True)
+    await node.create_pod(namespace, "ownpid", [sh("sleep 3600")])
+    pods = {}
+    for name in ("hostpid", "ownpid"):
+        pods[name] = await node.wait_pod(namespace, name, running, what="Running")
+    seen = {}
+    for name, pod in pods.items():
+        cid = status_of(pod, "c")["containerID"].split("://")[1]
+        _, out, _ = await kl.runtime.exec_sync(cid, ["readlink", "/proc/self/ns/pid"], timeout=10)
+        seen[name] = out.decode().strip()
+    assert seen["hostpid"] == os.readlink("/proc/self/ns/pid")
+    assert seen["ownpid"] != os.readlink("/proc/self/ns/pid")
