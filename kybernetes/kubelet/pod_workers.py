@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 FINISHED = -1.0
 RETRY_MIN, RETRY_MAX = 1.0, 30.0
+FINISHED_KEPT = 10_000
 
 SyncFn = Callable[[dict, bool], Awaitable[float | None]]
 
@@ -44,7 +45,8 @@ class PodWorkers:
         self.resync = resync
         self._workers: dict[str, _Worker] = {}
         self._tasks: set[asyncio.Task] = set()
-        self._finished: set[str] = set()  # cleaned up and ended: late events are ignored
+        # Cleaned up and ended: late events are ignored (the newest few thousand).
+        self._finished: dict[str, None] = {}
 
     def uids(self) -> list[str]:
         return list(self._workers)
@@ -107,7 +109,9 @@ class PodWorkers:
                                 exc_info=not isinstance(e, OSError))
                     delay, retry = retry, min(retry * 2, RETRY_MAX)
                 if delay == FINISHED:
-                    self._finished.add(uid)
+                    self._finished[uid] = None
+                    while len(self._finished) > FINISHED_KEPT:
+                        del self._finished[next(iter(self._finished))]
                     return
                 timeout = self.resync if delay is None else min(max(delay, 0.0), self.resync)
                 if not w.wake.is_set():
