@@ -184,7 +184,8 @@ async def start(kubelet, pod: dict, c: dict, *, kind: str, count: int, sandbox_i
             config.pid_ns_path = f"/proc/{os.getpid()}/ns/pid"
         if pod_spec.get("hostIPC"):
             config.ipc_ns_path = f"/proc/{os.getpid()}/ns/ipc"
-        cid = await kubelet.runtime.create_container(config, image)
+        # stdin: true keeps a FIFO the shim holds open, for `kubectl attach -i`.
+        cid = await kubelet.runtime.create_container(config, image, stdin=bool(c.get("stdin")))
     except errors.ContainerRuntimeError as e:
         kubelet.recorder.event(ref, "Warning", "Failed", f"Error: {e}")
         raise StartError("CreateContainerError", str(e)) from e
