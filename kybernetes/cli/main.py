@@ -14,6 +14,7 @@ import sys
 
 from kybernetes.cli import agent, components, images, killall
 from kybernetes.cli import server as server_cmd
+from kybernetes.dns import command as dns_command
 from kybernetes.proxy import command as proxy_command
 
 
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     images.add_parser(sub)
     components.add_parsers(sub)
     proxy_command.add_parser(sub)
+    dns_command.add_parser(sub)
     return parser
 
 
