@@ -59,7 +59,10 @@ class ServicePort:
 
     @property
     def uses_cluster_endpoints(self) -> bool:
-        return not self.internal_local or (self.externally_accessible and not self.external_local)
+        # kube-proxy's UsesClusterEndpoints: any externally accessible port needs
+        # them, even with externalTrafficPolicy Local (pods reaching a node port
+        # are short-circuited to all endpoints).
+        return not self.internal_local or self.externally_accessible
 
     @property
     def uses_local_endpoints(self) -> bool:

@@ -14,6 +14,9 @@ from kybernetes.network import cleanup, cluster
 from tests import servers
 from tests.e2e.cluster import API_ONLY, Server, free_port, running
 from tests.network import probes
+from tests.proxy import traffic
+
+BACKEND_PORT = 8080
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("iptables-restore"),
@@ -49,3 +52,25 @@ async def network(tmp_path, plan):
         await cleanup.cleanup(plan.prefix, plan=plan, state_root=net.state_root)
         after = await asyncio.to_thread(probes.machine_state)
         assert probes.changes(before, after, plan) == {}, "the test left traces on the machine"
+
+
+@pytest.fixture
+async def backends():
+    """Servers started in pod namespaces by a test, killed afterwards."""
+    started = traffic.Servers()
+    try:
+        yield started
+    finally:
+        await started.stop()
+
+
+@pytest.fixture
+async def node(network, backends):
+    """One node host ("node1") with pods a and b serving TCP on :8080 (answering
+    pod-a, pod-b) and a client pod c."""
+    host = await network.add_node_host("node1", list(network.plan.cluster_cidr.subnets(new_prefix=24))[1])
+    pods = network.pod_network(host)
+    made = {uid: await pods.setup(f"pod-{uid}") for uid in ("a", "b", "c")}
+    for uid in ("a", "b"):
+        await backends.start(made[uid].netns, f"pod-{uid}", BACKEND_PORT)
+    return host, made

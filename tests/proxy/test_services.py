@@ -82,3 +82,12 @@ def test_internal_traffic_policy_local_uses_local_endpoints_only():
     assert got.cluster == [] and [ep.ip for ep in got.local] == ["10.180.0.1"]
     none_here = _categorize([("10.180.0.2", {}, "node2")], internalTrafficPolicy="Local")
     assert none_here.local == [] and none_here.has_any
+
+
+def test_node_port_with_both_policies_local_keeps_cluster_endpoints_for_pods():
+    """kube-proxy's UsesClusterEndpoints: pods reaching a Local node port are
+    short-circuited to every endpoint, so those stay categorized."""
+    got = _categorize([("10.180.0.1", {}, "node1"), ("10.180.0.2", {}, "node2")], node_port=30080,
+                      internalTrafficPolicy="Local", externalTrafficPolicy="Local")
+    assert [ep.ip for ep in got.cluster] == ["10.180.0.1", "10.180.0.2"]
+    assert [ep.ip for ep in got.local] == ["10.180.0.1"]

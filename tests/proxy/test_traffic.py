@@ -11,53 +11,13 @@ from ipaddress import IPv4Network
 
 import pytest
 
-from kybernetes.api import registry
-from kybernetes.proxy import hosts, iptables, nftables, proxier
+from kybernetes.proxy import iptables, nftables
 from tests.network import probes
 from tests.proxy import traffic
-from tests.proxy.conftest import needs_root
+from tests.proxy.conftest import BACKEND_PORT, needs_root
+from tests.proxy.traffic import SERVICES, SLICES
 
 pytestmark = [needs_root, pytest.mark.slow]
-
-SERVICES = registry.lookup("", "v1", "services")
-SLICES = registry.lookup("discovery.k8s.io", "v1", "endpointslices")
-PORT = 8080
-
-
-def _pod_cidr(plan) -> IPv4Network:
-    return list(plan.cluster_cidr.subnets(new_prefix=24))[1]
-
-
-@pytest.fixture
-async def node(network):
-    """One node host with pods a and b serving on :8080 and a client pod c."""
-    host = await network.add_node_host("node1", _pod_cidr(network.plan))
-    pods = network.pod_network(host)
-    servers = traffic.Servers()
-    made = {}
-    try:
-        for uid in ("a", "b", "c"):
-            made[uid] = await pods.setup(f"pod-{uid}")
-        for uid in ("a", "b"):
-            await servers.start(made[uid].netns, f"pod-{uid}", PORT)
-        yield host, made
-    finally:
-        await servers.stop()
-
-
-async def _create_service(client, namespace, pods) -> dict:
-    svc = await client.create(SERVICES, {
-        "metadata": {"name": "web", "namespace": namespace},
-        "spec": {"type": "NodePort", "selector": {"app": "web"},
-                 "ports": [{"name": "http", "port": 80, "targetPort": PORT, "protocol": "TCP"}]}},
-        namespace)
-    await client.create(SLICES, {
-        "metadata": {"name": "web-1", "namespace": namespace, "labels": {"kubernetes.io/service-name": "web"}},
-        "addressType": "IPv4",
-        "ports": [{"name": "http", "port": PORT, "protocol": "TCP"}],
-        "endpoints": [{"addresses": [str(p.ip)], "conditions": {"ready": True}, "nodeName": "node1"}
-                      for p in pods]}, namespace)
-    return svc
 
 
 async def _rules(host, mode: str) -> str:
@@ -72,13 +32,9 @@ async def _rules(host, mode: str) -> str:
 async def test_service_traffic_reaches_both_backends(mode, client, namespace, network, node):
     host, pods = node
     root_before = await asyncio.to_thread(probes.machine_state)
-    ready = asyncio.Event()
-    task = asyncio.create_task(proxier.run_proxy(
-        client, node_name="node1", netns=host.netns, mode=mode, cluster_cidr=str(network.plan.cluster_cidr),
-        node_ips=[str(host.address.ip)], min_sync_period=0.1, ready=ready))
-    try:
-        await asyncio.wait_for(ready.wait(), 20)
-        svc = await _create_service(client, namespace, [pods["a"], pods["b"]])
+    async with traffic.running_proxy(client, network, host, mode):
+        svc = await traffic.create_service(client, namespace, [(pods["a"], "node1"), (pods["b"], "node1")],
+                                           target_port=BACKEND_PORT, type="NodePort")
         ip, node_port = svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["nodePort"]
         assert IPv4Network(f"{ip}/32").subnet_of(network.plan.service_cidr)
 
@@ -115,11 +71,6 @@ async def test_service_traffic_reaches_both_backends(mode, client, namespace, ne
         await traffic.until(rules_gone)
         after = await traffic.connect_many(pods["c"].netns, ip, 80, 3)
         assert not {"pod-a", "pod-b"} & set(after), after
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        if mode != "userspace":
-            await proxier.make_proxier(mode, hosts.NodeHostNetns(host.netns), cluster_cidr="", node_ips=[]).cleanup()
     root_after = await asyncio.to_thread(probes.machine_state)
     for key in ("iptables", "nft"):
         assert root_after[key] == root_before[key], f"the machine's own {key} rules changed"
@@ -129,13 +80,9 @@ async def test_service_traffic_reaches_both_backends(mode, client, namespace, ne
 async def test_not_ready_endpoint_stops_receiving_traffic(mode, client, namespace, network, node):
     """A partial sync: the slice marks pod-b not ready; within 2 s only pod-a answers."""
     host, pods = node
-    ready = asyncio.Event()
-    task = asyncio.create_task(proxier.run_proxy(
-        client, node_name="node1", netns=host.netns, mode=mode, cluster_cidr=str(network.plan.cluster_cidr),
-        node_ips=[str(host.address.ip)], min_sync_period=0.1, ready=ready))
-    try:
-        await asyncio.wait_for(ready.wait(), 20)
-        svc = await _create_service(client, namespace, [pods["a"], pods["b"]])
+    async with traffic.running_proxy(client, network, host, mode):
+        svc = await traffic.create_service(client, namespace, [(pods["a"], "node1"), (pods["b"], "node1")],
+                                           target_port=BACKEND_PORT)
         ip = svc["spec"]["clusterIP"]
 
         async def both_answer():
@@ -150,7 +97,3 @@ async def test_not_ready_endpoint_stops_receiving_traffic(mode, client, namespac
         await asyncio.sleep(2)
         seen = await traffic.connect_many(pods["c"].netns, ip, 80, 30)
         assert seen == {"pod-a": 30}, seen
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await proxier.make_proxier(mode, hosts.NodeHostNetns(host.netns), cluster_cidr="", node_ips=[]).cleanup()
