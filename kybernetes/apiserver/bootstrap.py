@@ -1,8 +1,8 @@
 """Objects the API server itself owns and keeps in place.
 
 The four system namespaces, the ``kubernetes`` Service in ``default`` at the
-first service IP, its Endpoints and EndpointSlice pointing at this server,
-and the two system priority classes. Created on start when missing and
+first service IP, its Endpoints and EndpointSlice pointing at this server
+(moved when its advertised address or port changed), and the two system priority classes. Created on start when missing and
 checked again every few seconds, as kube-apiserver's bootstrap controllers do.
 """
 
@@ -92,6 +92,35 @@ async def _kubernetes_service(state) -> None:
         "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
         "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
     })
+    await _point_at(state, address, port)
+
+
+async def _point_at(state, address: str, port: int) -> None:
+    """An Endpoints or EndpointSlice left by an earlier start at another
+    address or port is moved to this server's (kube-apiserver's endpoint
+    reconciler, with one API server)."""
+    subsets = [{"addresses": [{"ip": address}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]
+
+    async def endpoints(current: dict | None) -> dict | None:
+        if current is None or [{k: s.get(k) for k in ("addresses", "ports")}
+                               for s in current.get("subsets") or []] == subsets:
+            return current
+        return {**current, "subsets": subsets}
+
+    async def slice_(current: dict | None) -> dict | None:
+        if current is None or ([e.get("addresses") for e in current.get("endpoints") or []] == [[address]]
+                               and [p.get("port") for p in current.get("ports") or []] == [port]):
+            return current
+        return {**current, "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
+                "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}
+
+    for (group, plural), update in ((("", "endpoints"), endpoints),
+                                    (("discovery.k8s.io", "endpointslices"), slice_)):
+        try:
+            await state.stores[(group, "v1", plural)].guaranteed_update("default", "kubernetes", update)
+        except status.StatusError as e:
+            if e.reason != "NotFound":
+                raise
 
 
 async def keep(state) -> None:

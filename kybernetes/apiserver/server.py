@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import socket
 import ssl
 from dataclasses import dataclass, field
 
@@ -45,6 +46,10 @@ class Settings:
     node_port_range: tuple[int, int] = (30000, 32767)
     cluster_domain: str = "cluster.local"
     advertise_address: str = "127.0.0.1"
+    # More addresses to listen on beside bind_address (kyb server adds the
+    # root bridge's address, where pods reach it). Bound with IP_FREEBIND:
+    # the address may appear only later, when the first node makes the bridge.
+    extra_bind_addresses: tuple[str, ...] = ()
     default_not_ready_toleration_seconds: int = 300
     default_unreachable_toleration_seconds: int = 300
     # --service-account-signing-key-file; unset, a key of this process only
@@ -345,6 +350,9 @@ class APIServer:
         site = web.TCPSite(self._runner, self.settings.bind_address, self.settings.port,
                            ssl_context=self.ssl_context, reuse_address=True)
         await site.start()
+        for address in self.settings.extra_bind_addresses:
+            await web.SockSite(self._runner, _freebind_socket(address, self.settings.port),
+                               ssl_context=self.ssl_context).start()
         await asyncio.gather(*(c.ready.wait() for c in self.state.caches.values()))
         # The caches hold every object for good: keep the cyclic garbage
         # collector from walking them again and again (full collections of
@@ -366,6 +374,22 @@ class APIServer:
         if self._runner is not None:
             await self._runner.cleanup()
         await self.state.kubelet_client.close()
+
+
+def _freebind_socket(address: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``address``, which need not exist yet."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_IP, getattr(socket, "IP_FREEBIND", 15), 1)
+        sock.bind((address, port))
+        sock.listen(512)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def ssl_context(cert: str, key: str, ca: str) -> ssl.SSLContext:

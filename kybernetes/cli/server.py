@@ -5,8 +5,11 @@ admin kubeconfig and the join token (``<data-dir>/token``), starts the API
 server (with the join endpoints, ``apiserver.join``), the controller manager
 and the scheduler, prints when it is ready, and then runs an agent for this
 machine in the same process unless ``--disable-agent`` (``cli.agent``: its
-node credentials signed here directly). Stops cleanly on SIGTERM or SIGINT;
-containers keep running (``kyb killall`` stops them).
+node credentials signed here directly), and installs the addons
+(``cli.addons``: the cluster DNS) unless ``--disable``d. Pods reach the API
+server on the network plan's root bridge address, which it listens on and
+advertises. Stops cleanly on SIGTERM or SIGINT; containers keep running
+(``kyb killall`` stops them).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from kybernetes import storage
 from kybernetes.api import status
 from kybernetes.apiserver import authn, join, pki
 from kybernetes.apiserver import server as apiserver
-from kybernetes.cli import agent, components
+from kybernetes.cli import addons, agent, components
 from kybernetes.client import kubeconfig, rest
 from kybernetes.controllers import manager
 from kybernetes.storage import errors as storage_errors
@@ -44,10 +47,20 @@ def add_parser(sub) -> None:
     p.add_argument("--datastore-endpoint", default=None,
                    help="sqlite:///path/state.db (default <data-dir>/state.db) or http(s)://etcd:2379[,...]")
     p.add_argument("--bind-address", default="127.0.0.1", help="address the API server listens on")
+    p.add_argument("--advertise-address", default=None,
+                   help="the API server's address in the kubernetes Service's endpoints (default: the "
+                        "root bridge's address of the network plan, where pods reach it; the server "
+                        "listens there too)")
     p.add_argument("--https-listen-port", type=int, default=6443, help="API server port")
     p.add_argument("--write-kubeconfig", default=None,
                    help="where to write the admin kubeconfig (default <data-dir>/kubeconfig.yaml)")
     p.add_argument("--disable-agent", action="store_true", help="run the control plane only")
+    p.add_argument("--disable", action="append", default=[], metavar="ADDON",
+                   help="leave out an addon installed at start (repeatable or comma list; today: dns, "
+                        "also called coredns)")
+    p.add_argument("--dns-upstream", default=None, metavar="HOST[:PORT],...|none",
+                   help="where the DNS addon forwards names outside the cluster (default: the resolvers "
+                        "of its node's /etc/resolv.conf; none: no forwarding, SERVFAIL)")
     p.add_argument("--service-cidr", default="10.96.0.0/12")
     p.add_argument("--cluster-cidr", default="10.244.0.0/16")
     p.add_argument("--cluster-domain", default="cluster.local")
@@ -61,6 +74,28 @@ def add_parser(sub) -> None:
     agent.add_cluster_flags(p, server=True, skip=("--cluster-cidr", "--service-cidr", "--cluster-domain"))
     agent.add_node_flags(p)
     p.set_defaults(run=run)
+
+
+def _addresses(args: argparse.Namespace, cluster: dict) -> tuple[str, tuple[str, ...]]:
+    """The address to advertise in the ``kubernetes`` Service's endpoints, and
+    the addresses to listen on beside ``--bind-address``. Pods live behind
+    node hosts and cannot reach the machine's loopback, so by default the
+    server also listens on the network plan's root bridge address (on the
+    cluster's own bridge: only its namespaces reach it) and advertises that,
+    as k3s advertises its node IP; kube-proxy then DNATs 10.96.0.1:443 there."""
+    from kybernetes.network.addressing import AddressPlan
+
+    wildcard = args.bind_address in ("0.0.0.0", "::")
+    try:
+        bridge = str(AddressPlan(prefix=cluster["networkPrefix"], node_network=cluster["nodeNetwork"],
+                                 cluster_cidr=cluster["clusterCIDR"],
+                                 service_cidr=cluster["serviceCIDR"]).bridge_address.ip)
+    except (KeyError, ValueError):
+        bridge = None
+    advertise = args.advertise_address or bridge or ("127.0.0.1" if wildcard else args.bind_address)
+    extra = () if wildcard else tuple(dict.fromkeys(
+        a for a in (bridge, advertise) if a and a != args.bind_address))
+    return advertise, extra
 
 
 def _certificates(data_dir: str, service_ip: str,
@@ -80,10 +115,16 @@ async def run(args: argparse.Namespace) -> int:
     gc.set_threshold(50_000, 20, 100)
     data_dir = os.path.abspath(args.data_dir or default_data_dir())
     url = args.datastore_endpoint or f"sqlite://{os.path.join(data_dir, 'state.db')}"
+    try:
+        disabled = addons.disabled(args.disable)
+    except addons.AddonError as e:
+        raise FatalError(str(e)) from e
+    cluster = agent.cluster_settings(args)
+    advertise, extra_listen = _addresses(args, cluster)
     settings = apiserver.Settings(
         bind_address=args.bind_address, port=args.https_listen_port,
         service_cidr=args.service_cidr, cluster_domain=args.cluster_domain,
-        advertise_address=args.bind_address if args.bind_address not in ("0.0.0.0", "::") else "127.0.0.1",
+        advertise_address=advertise, extra_bind_addresses=extra_listen,
         default_not_ready_toleration_seconds=args.default_not_ready_toleration_seconds,
         default_unreachable_toleration_seconds=args.default_unreachable_toleration_seconds,
     )
@@ -92,7 +133,8 @@ async def run(args: argparse.Namespace) -> int:
         os.chmod(data_dir, 0o700)
         import ipaddress
         service_ip = str(ipaddress.ip_network(args.service_cidr, strict=False).network_address + 1)
-        ca, serving, admin, sa_key = _certificates(data_dir, service_ip, tuple(args.tls_san))
+        sans = (advertise, *extra_listen, f"kubernetes.default.svc.{args.cluster_domain}", *args.tls_san)
+        ca, serving, admin, sa_key = _certificates(data_dir, service_ip, sans)
         settings.service_account_key_file = sa_key
         kubelet_client = pki.ensure_kubelet_client(ca, os.path.join(data_dir, "tls"))
         settings.kubelet_client_certificate, settings.kubelet_client_key = kubelet_client.cert, kubelet_client.key
@@ -102,7 +144,6 @@ async def run(args: argparse.Namespace) -> int:
         raise FatalError(f"cannot use data dir {data_dir}: {e.strerror}") from e
     kubeconfig = os.path.abspath(args.write_kubeconfig or os.path.join(data_dir, "kubeconfig.yaml"))
     host = "127.0.0.1" if args.bind_address in ("0.0.0.0", "::") else args.bind_address
-    cluster = agent.cluster_settings(args)
     if not args.disable_agent:
         try:
             agent.check_plan(cluster)
@@ -149,6 +190,8 @@ async def run(args: argparse.Namespace) -> int:
         print(f"kyb server: kubeconfig written to {kubeconfig}", flush=True)
         print(f"kyb server: join token written to {join.token_path(data_dir)}", flush=True)
         tasks = _control_plane(args, kubeconfig_path=kubeconfig)
+        if "dns" not in disabled:
+            tasks.append(asyncio.create_task(_dns_addon(args, kubeconfig), name="addon dns"))
         print(f"kyb server: ready, API server at https://{host}:{args.https_listen_port}", flush=True)
         if not args.disable_agent:
             tasks.append(asyncio.create_task(
@@ -179,6 +222,15 @@ def _control_plane(args: argparse.Namespace, *, kubeconfig_path: str) -> list[as
     if not args.disable_scheduler:
         tasks.append(asyncio.create_task(_scheduler(kubeconfig_path), name="scheduler"))
     return tasks
+
+
+async def _dns_addon(args: argparse.Namespace, kubeconfig_path: str) -> None:
+    """The DNS addon's objects, created when missing (``cli.addons``)."""
+    cluster_dns = (args.cluster_dns or "10.96.0.10").split(",")[0].strip()
+    objects = addons.dns_objects(cluster_dns=cluster_dns, cluster_domain=args.cluster_domain,
+                                 upstream=args.dns_upstream)
+    async with rest.Client(kubeconfig.load(kubeconfig_path), component="kyb-addons") as client:
+        await addons.run(client, objects)
 
 
 async def _controller_manager(args: argparse.Namespace, kubeconfig_path: str) -> None:

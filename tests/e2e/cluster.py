@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-# The API server alone: no controller or scheduler writes behind a test's back.
-API_ONLY = ["--disable-controller-manager", "--disable-scheduler"]
+# The API server alone: no controller, scheduler or addon writes behind a test's back.
+API_ONLY = ["--disable-controller-manager", "--disable-scheduler", "--disable", "dns"]
 
 
 def free_port() -> int:
@@ -213,9 +213,10 @@ class NodeCluster:
 
 
 @contextlib.contextmanager
-def node_cluster(directory: str, *, agents: int = 1, server_args: tuple[str, ...] = ()):
+def node_cluster(directory: str, *, agents: int = 1, server_args=(), agent_args: tuple[str, ...] = ()):
     """A cluster with real nodes in ``directory``: the server runs the first node
-    (``--node-name kyb-<id>-0``), each agent one more. Nodes are named per run
+    (``--node-name kyb-<id>-0``), each agent one more. ``server_args`` may be a
+    function of the plan that returns them; ``agent_args`` go to every agent. Nodes are named per run
     (their cgroups and namespaces never meet another run's). Afterwards every
     process is stopped by PID and ``kyb killall`` runs on every data dir, then
     the plan's network is removed, also when the block failed."""
@@ -226,11 +227,11 @@ def node_cluster(directory: str, *, agents: int = 1, server_args: tuple[str, ...
     run_id = secrets.token_hex(2)
     server_dir = os.path.join(directory, "server")
     os.makedirs(server_dir, exist_ok=True)
-    server = Server(server_dir, free_port(), agent=True,
-                    args=[*plan_flags(plan), "--node-name", f"kyb-{run_id}-0", *server_args])
-    nodes = [Agent(server, os.path.join(directory, f"agent{i}"), f"kyb-{run_id}-{i}")
+    server = Server(server_dir, free_port(), agent=True, args=[*plan_flags(plan), "--node-name", f"kyb-{run_id}-0"])
+    nodes = [Agent(server, os.path.join(directory, f"agent{i}"), f"kyb-{run_id}-{i}", args=list(agent_args))
              for i in range(1, agents + 1)]
     try:
+        server.args += list(server_args(plan) if callable(server_args) else server_args)
         server.start()
         for node in nodes:
             node.start()

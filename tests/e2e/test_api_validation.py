@@ -230,7 +230,8 @@ def test_the_kubernetes_service_points_at_the_api_server(api, api_server):
     assert [(p.name, p.port, p.protocol) for p in svc.spec.ports] == [("https", 443, "TCP")]
     endpoints = core.read_namespaced_endpoints("kubernetes", "default")
     subset = endpoints.subsets[0]
-    assert [a.ip for a in subset.addresses] == ["127.0.0.1"]
+    # The default network plan's root bridge address: where pods reach the server.
+    assert [a.ip for a in subset.addresses] == ["172.31.255.1"]
     assert [(p.name, p.port) for p in subset.ports] == [("https", api_server.port)]
 
 
