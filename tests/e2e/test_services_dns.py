@@ -115,22 +115,36 @@ def test_requests_to_the_node_port_on_each_node_reach_every_pod_evenly(cluster, 
         services.assert_even(requests(cluster, f"http://{address}:{port}"), list(web))
 
 
-def test_iptables_in_a_node_host_has_the_service_chains_until_it_is_deleted(cluster, web):
+def _nat_rules(c, node: str, service: str) -> list[str]:
+    """The nat table's rules about ``service`` in a node host (kube-proxy's comments name it)."""
+    netns = naming.node_netns(c.plan.prefix, node)
+    rules = subprocess.run(["ip", "netns", "exec", netns, "iptables-save", "-t", "nat"],
+                           capture_output=True, text=True, check=True).stdout
+    return [line for line in rules.splitlines() if f"{service} " in line or line.endswith(service)
+            or f"{service}:" in line]
+
+
+def _has_chains(rules: list[str]) -> bool:
+    return (any(x.startswith("-A KUBE-SERVICES") and "-j KUBE-SVC-" in x for x in rules)
+            and any("-j KUBE-SEP-" in x for x in rules))
+
+
+def test_iptables_in_each_node_host_has_the_chains_of_web(cluster, web):
+    for node in cluster.node_names:
+        rules = _nat_rules(cluster, node, "default/web")
+        assert _has_chains(rules), rules
+        assert sum(1 for x in rules if x.startswith("-A KUBE-SEP-") and "DNAT" in x) == services.WEB_REPLICAS, rules
+        assert any(x.startswith("-A KUBE-NODEPORTS") for x in rules), rules
+
+
+def test_deleting_a_service_removes_its_chains(cluster, web):
     apply(cluster, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "doomed", "namespace": "default"},
                     "spec": {"selector": {"app": "web"}, "ports": [{"port": 81, "targetPort": 8080}]}})
-    netns = naming.node_netns(cluster.plan.prefix, cluster.node_names[1])
-
-    def chains() -> list[str]:
-        rules = subprocess.run(["ip", "netns", "exec", netns, "iptables-save", "-t", "nat"],
-                               capture_output=True, text=True, check=True).stdout
-        return [line for line in rules.splitlines() if "default/doomed" in line]
-
-    rules = eventually(lambda: (lambda r: r if any("-j KUBE-SVC-" in x for x in r)
-                                and any("-j KUBE-SEP-" in x for x in r) else None)(chains()),
-                       timeout=30, what="KUBE-SVC and KUBE-SEP chains of doomed")
-    assert any(x.startswith("-A KUBE-SERVICES") for x in rules), rules
+    node = cluster.node_names[1]
+    eventually(lambda: _has_chains(_nat_rules(cluster, node, "default/doomed")), timeout=30,
+               what="KUBE-SVC and KUBE-SEP chains of doomed")
     cluster.kubectl("delete", "service", "doomed")
-    eventually(lambda: not chains(), timeout=30, what="doomed's rules gone")
+    eventually(lambda: not _nat_rules(cluster, node, "default/doomed"), timeout=30, what="doomed's rules gone")
 
 
 def test_a_pod_failing_readiness_gets_no_traffic(cluster, web):
