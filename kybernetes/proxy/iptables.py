@@ -14,8 +14,10 @@ their node ports); `Local` policies without local endpoints a DROP.
 
 Everything is written as one `iptables-restore --noflush` payload inside the
 node host (hosts.py). As kube-proxy's MinimizeIPTablesRestore, a partial sync
-rewrites the top-level chains and only those per-service chains whose rules
-changed since the last successful write; a full sync (at start, after a
+rewrites only the chains whose rules changed since the last successful write
+(kube-proxy rewrites the top-level chains every time; here they too are left
+alone when unchanged, and the rules of unchanged services are not even
+generated again: each service port's rules are cached); a full sync (at start, after a
 failure, and every sync period) rewrites all and deletes stale KUBE-* chains
 found by iptables-save.
 """
@@ -113,83 +115,123 @@ def _write_endpoint_jumps(out: list[str], chain: str, svc: ServicePort, eps: lis
         out.append(f'-A {chain} -m comment --comment "{name} -> {ep}"{ladder} -j {sep}')
 
 
-def compute(state: ProxyState, *, cluster_cidr: str, node_ips: list[str], masquerade_all: bool = False) -> Rules:
-    """All rules for `state`, in kube-proxy's shapes and order."""
+@dataclasses.dataclass(frozen=True)
+class ServiceRules:
+    """One service port's share of the rules: its lines in the top-level chains
+    and its own chains. Cached by the proxier while the port and its endpoints
+    stay the same, so a sync regenerates only the services that changed."""
+
+    svc: ServicePort
+    endpoints: list[Endpoint]
+    filter_services: list[str]
+    filter_external: list[str]
+    nat_services: list[str]
+    nat_nodeports: list[str]
+    chains: dict[str, list[str]]
+
+
+def service_rules(svc: ServicePort, endpoints: list[Endpoint], *, cluster_cidr: str,
+                  masquerade_all: bool = False) -> ServiceRules:
+    """The rules of one service port, in kube-proxy's shapes and order."""
+    out = ServiceRules(svc, endpoints, [], [], [], [], {})
+    chains = out.chains
+    name, proto = str(svc.name), svc.proto
+    eps = services.categorize(endpoints, svc)
+    svc_chain, svl_chain, ext_chain = (service_chain(name, proto), local_chain(name, proto),
+                                       external_chain(name, proto))
+    has_endpoints = eps.has_any
+    uses_cluster = bool(eps.cluster) and svc.uses_cluster_endpoints
+    uses_local = bool(eps.local) and svc.uses_local_endpoints
+    internal_chain, has_internal = svc_chain, has_endpoints
+    if svc.internal_local:
+        internal_chain, has_internal = svl_chain, bool(eps.local)
+    external_policy, has_external = svc_chain, has_endpoints
+    if svc.external_policy_local:
+        external_policy, has_external = svl_chain, bool(eps.local)
+    uses_external = has_endpoints and svc.externally_accessible
+    match = f"-m {proto} -p {proto}"
+    dest = f"-d {svc.cluster_ip} --dport {svc.port}"
+
+    if has_internal:
+        out.nat_services.append(
+            f'-A KUBE-SERVICES -m comment --comment "{name} cluster IP" {match} {dest} -j {internal_chain}')
+    else:
+        target, why = ("REJECT", "has no endpoints") if not has_endpoints else ("DROP", "has no local endpoints")
+        out.filter_services.append(
+            f'-A KUBE-SERVICES -m comment --comment "{name} {why}" {match} {dest} -j {target}')
+
+    if svc.node_port:
+        if has_endpoints:
+            out.nat_nodeports.append(
+                f"-A KUBE-NODEPORTS -m comment --comment {_quote(name)} {match}"
+                f" --dport {svc.node_port} -j {ext_chain}")
+        if not has_external:
+            target, why = ("REJECT", "has no endpoints") if not has_endpoints else ("DROP", "has no local endpoints")
+            out.filter_external.append(
+                f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{name} {why}" -m addrtype --dst-type LOCAL'
+                f" {match} --dport {svc.node_port} -j {target}")
+
+    if uses_external:
+        rules = chains[ext_chain] = []
+        if not svc.external_policy_local:
+            rules.append(f'-A {ext_chain} -m comment --comment "masquerade traffic for {name} external'
+                         f' destinations" -j KUBE-MARK-MASQ')
+        else:
+            rules.append(f'-A {ext_chain} -m comment --comment "pod traffic for {name} external'
+                         f' destinations" -s {cluster_cidr} -j {svc_chain}')
+            rules.append(f'-A {ext_chain} -m comment --comment "masquerade LOCAL traffic for {name} external'
+                         f' destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ')
+            rules.append(f'-A {ext_chain} -m comment --comment "route LOCAL traffic for {name} external'
+                         f' destinations" -m addrtype --src-type LOCAL -j {svc_chain}')
+        if has_external:
+            rules.append(f"-A {ext_chain} -j {external_policy}")
+
+    if uses_cluster:
+        rules = chains[svc_chain] = []
+        if masquerade_all:
+            rules.append(f'-A {svc_chain} -m comment --comment "{name} cluster IP" {match} {dest} -j KUBE-MARK-MASQ')
+        elif cluster_cidr:
+            # Off-cluster traffic to a service VIP may bounce off-node: masquerade it.
+            rules.append(f'-A {svc_chain} -m comment --comment "{name} cluster IP" {match} {dest}'
+                         f" ! -s {cluster_cidr} -j KUBE-MARK-MASQ")
+        _write_endpoint_jumps(rules, svc_chain, svc, eps.cluster)
+    if uses_local:
+        rules = chains[svl_chain] = []
+        _write_endpoint_jumps(rules, svl_chain, svc, eps.local)
+
+    for ep in eps.reachable:
+        sep = endpoint_chain(name, proto, str(ep))
+        head = f"-A {sep} -m comment --comment {_quote(name)}"
+        rules = chains[sep] = [f"{head} -s {ep.ip} -j KUBE-MARK-MASQ"]
+        affinity = f" -m recent --name {sep} --set" if svc.affinity_seconds else ""
+        rules.append(f"{head}{affinity} {match} -j DNAT --to-destination {ep}")
+    return out
+
+
+def compute(state: ProxyState, *, cluster_cidr: str, node_ips: list[str], masquerade_all: bool = False,
+            cache: dict | None = None) -> Rules:
+    """All rules for `state`, in kube-proxy's shapes and order. `cache` (service
+    port name → ServiceRules, kept by the caller between syncs) is used and
+    refreshed: a service port whose ServicePort and endpoints equal the cached
+    ones keeps its rules without generating them again."""
     filt: dict[str, list[str]] = {c: [] for c in FILTER_CHAINS}
     nat: dict[str, list[str]] = {c: [] for c in NAT_CHAINS}
     chains: dict[str, list[str]] = {}
+    fresh: dict = {}
     for key in sorted(state.services):
-        svc = state.services[key]
-        name, proto = str(svc.name), svc.proto
-        eps = services.categorize(state.endpoints_of(key), svc)
-        svc_chain, svl_chain, ext_chain = (service_chain(name, proto), local_chain(name, proto),
-                                           external_chain(name, proto))
-        has_endpoints = eps.has_any
-        uses_cluster = bool(eps.cluster) and svc.uses_cluster_endpoints
-        uses_local = bool(eps.local) and svc.uses_local_endpoints
-        internal_chain, has_internal = svc_chain, has_endpoints
-        if svc.internal_local:
-            internal_chain, has_internal = svl_chain, bool(eps.local)
-        external_policy, has_external = svc_chain, has_endpoints
-        if svc.external_policy_local:
-            external_policy, has_external = svl_chain, bool(eps.local)
-        uses_external = has_endpoints and svc.externally_accessible
-        match = f"-m {proto} -p {proto}"
-        dest = f"-d {svc.cluster_ip} --dport {svc.port}"
-
-        if has_internal:
-            nat["KUBE-SERVICES"].append(
-                f'-A KUBE-SERVICES -m comment --comment "{name} cluster IP" {match} {dest} -j {internal_chain}')
-        else:
-            target, why = ("REJECT", "has no endpoints") if not has_endpoints else ("DROP", "has no local endpoints")
-            filt["KUBE-SERVICES"].append(
-                f'-A KUBE-SERVICES -m comment --comment "{name} {why}" {match} {dest} -j {target}')
-
-        if svc.node_port:
-            if has_endpoints:
-                nat["KUBE-NODEPORTS"].append(
-                    f"-A KUBE-NODEPORTS -m comment --comment {_quote(name)} {match}"
-                    f" --dport {svc.node_port} -j {ext_chain}")
-            if not has_external:
-                target, why = ("REJECT", "has no endpoints") if not has_endpoints else ("DROP", "has no local endpoints")
-                filt["KUBE-EXTERNAL-SERVICES"].append(
-                    f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{name} {why}" -m addrtype --dst-type LOCAL'
-                    f" {match} --dport {svc.node_port} -j {target}")
-
-        if uses_external:
-            rules = chains[ext_chain] = []
-            if not svc.external_policy_local:
-                rules.append(f'-A {ext_chain} -m comment --comment "masquerade traffic for {name} external'
-                             f' destinations" -j KUBE-MARK-MASQ')
-            else:
-                rules.append(f'-A {ext_chain} -m comment --comment "pod traffic for {name} external'
-                             f' destinations" -s {cluster_cidr} -j {svc_chain}')
-                rules.append(f'-A {ext_chain} -m comment --comment "masquerade LOCAL traffic for {name} external'
-                             f' destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ')
-                rules.append(f'-A {ext_chain} -m comment --comment "route LOCAL traffic for {name} external'
-                             f' destinations" -m addrtype --src-type LOCAL -j {svc_chain}')
-            if has_external:
-                rules.append(f"-A {ext_chain} -j {external_policy}")
-
-        if uses_cluster:
-            rules = chains[svc_chain] = []
-            if masquerade_all:
-                rules.append(f'-A {svc_chain} -m comment --comment "{name} cluster IP" {match} {dest} -j KUBE-MARK-MASQ')
-            elif cluster_cidr:
-                # Off-cluster traffic to a service VIP may bounce off-node: masquerade it.
-                rules.append(f'-A {svc_chain} -m comment --comment "{name} cluster IP" {match} {dest}'
-                             f" ! -s {cluster_cidr} -j KUBE-MARK-MASQ")
-            _write_endpoint_jumps(rules, svc_chain, svc, eps.cluster)
-        if uses_local:
-            rules = chains[svl_chain] = []
-            _write_endpoint_jumps(rules, svl_chain, svc, eps.local)
-
-        for ep in eps.reachable:
-            sep = endpoint_chain(name, proto, str(ep))
-            head = f"-A {sep} -m comment --comment {_quote(name)}"
-            rules = chains[sep] = [f"{head} -s {ep.ip} -j KUBE-MARK-MASQ"]
-            affinity = f" -m recent --name {sep} --set" if svc.affinity_seconds else ""
-            rules.append(f"{head}{affinity} {match} -j DNAT --to-destination {ep}")
+        svc, endpoints = state.services[key], state.endpoints_of(key)
+        part = cache.get(key) if cache is not None else None
+        if part is None or not services.reusable(part, svc, endpoints):
+            part = service_rules(svc, endpoints, cluster_cidr=cluster_cidr, masquerade_all=masquerade_all)
+        fresh[key] = part
+        filt["KUBE-SERVICES"] += part.filter_services
+        filt["KUBE-EXTERNAL-SERVICES"] += part.filter_external
+        nat["KUBE-SERVICES"] += part.nat_services
+        nat["KUBE-NODEPORTS"] += part.nat_nodeports
+        chains.update(part.chains)
+    if cache is not None:
+        cache.clear()
+        cache.update(fresh)
 
     if node_ips:
         for ip in node_ips:
@@ -216,23 +258,31 @@ def compute(state: ProxyState, *, cluster_cidr: str, node_ips: list[str], masque
 
 
 def render(rules: Rules, *, write: set[str] | None = None, delete: set[str] = frozenset(),
-           missing_jumps: list[tuple[str, str, str]] = ()) -> str:
-    """The iptables-restore payload: top-level chains in full, the service
-    chains in `write` (None: all), `-X` for `delete`, and `-I` for missing
-    jumps from builtin chains."""
+           missing_jumps: list[tuple[str, str, str]] = (), tops: set[tuple[str, str]] | None = None) -> str:
+    """The iptables-restore payload: the top-level chains in `tops` ((table,
+    chain) pairs; None: all) in full, the service chains in `write` (None:
+    all), `-X` for `delete`, and `-I` for missing jumps from builtin chains.
+    A chain left out is left as it is (--noflush)."""
     out: list[str] = ["*filter"]
-    out += [f":{c} - [0:0]" for c in rules.filter]
-    out += [line for lines in rules.filter.values() for line in lines]
+    filt = [c for c in rules.filter if tops is None or ("filter", c) in tops]
+    out += [f":{c} - [0:0]" for c in filt]
+    out += [line for c in filt for line in rules.filter[c]]
     out += [f"-I {builtin} 1 {spec}" for table, builtin, spec in missing_jumps if table == "filter"]
     out += ["COMMIT", "*nat"]
+    nat = [c for c in rules.nat if tops is None or ("nat", c) in tops]
     wanted = sorted(rules.service_chains if write is None else write & rules.service_chains.keys())
-    out += [f":{c} - [0:0]" for c in list(rules.nat) + wanted + sorted(delete)]
-    out += [line for lines in rules.nat.values() for line in lines]
+    out += [f":{c} - [0:0]" for c in nat + wanted + sorted(delete)]
+    out += [line for c in nat for line in rules.nat[c]]
     out += [line for c in wanted for line in rules.service_chains[c]]
     out += [f"-X {c}" for c in sorted(delete)]
     out += [f"-I {builtin} 1 {spec}" for table, builtin, spec in missing_jumps if table == "nat"]
     out += ["COMMIT", ""]
     return "\n".join(out)
+
+
+def top_level(rules: Rules) -> dict[tuple[str, str], list[str]]:
+    return {**{("filter", c): lines for c, lines in rules.filter.items()},
+            **{("nat", c): lines for c, lines in rules.nat.items()}}
 
 
 def saved_chains(save: str, table: str) -> tuple[set[str], set[str]]:
@@ -260,13 +310,15 @@ class IptablesProxier:
         self.node_ips = list(node_ips)
         self.masquerade_all = masquerade_all
         self._written: dict[str, list[str]] = {}  # service chains as last written
+        self._written_top: dict[tuple[str, str], list[str]] = {}  # top-level chains as last written
         self._last_state: ProxyState | None = None
+        self._by_service: dict = {}  # service port name → ServiceRules, reused while unchanged
         self.needs_full = True
 
     async def sync(self, state: ProxyState, full: bool = False) -> None:
         full = full or self.needs_full
         rules = compute(state, cluster_cidr=self.cluster_cidr, node_ips=self.node_ips,
-                        masquerade_all=self.masquerade_all)
+                        masquerade_all=self.masquerade_all, cache=self._by_service)
         missing: list[tuple[str, str, str]] = []
         if full:
             save = await self.netns.run("iptables-save")
@@ -276,11 +328,15 @@ class IptablesProxier:
                 spec = jump_rule(chain, comment, extra)
                 if f"-A {builtin} {spec}" not in saved_chains(save, table)[1]:
                     missing.append((table, builtin, spec))
-            write = None
+            write = tops = None
         else:
             stale = set(self._written) - set(rules.service_chains)
             write = {c for c, lines in rules.service_chains.items() if self._written.get(c) != lines}
-        payload = render(rules, write=write, delete=stale, missing_jumps=missing)
+            # Unlike kube-proxy, which rewrites KUBE-SERVICES on every sync, a
+            # top-level chain is written only when it changed: an endpoint change
+            # at 5,000 Services is then a few small chains, not 5,000 rules.
+            tops = {c for c, lines in top_level(rules).items() if self._written_top.get(c) != lines}
+        payload = render(rules, write=write, delete=stale, missing_jumps=missing, tops=tops)
         try:
             await self.netns.run("iptables-restore", "-w", "5", "--noflush", "--counters", stdin=payload)
         except hosts.CommandFailed:
@@ -288,6 +344,7 @@ class IptablesProxier:
             raise
         self.needs_full = False
         self._written = dict(rules.service_chains)
+        self._written_top = top_level(rules)
         await conntrack.flush_stale_udp(self.netns, self._last_state, state, self.node_ips)
         self._last_state = state
         log.debug("iptables %s sync: %d service chains written, %d deleted",
@@ -310,4 +367,5 @@ class IptablesProxier:
         if out:
             await self.netns.run("iptables-restore", "-w", "5", "--noflush", stdin="\n".join(out) + "\n")
         self._written.clear()
+        self._written_top.clear()
         self.needs_full = True

@@ -66,6 +66,7 @@ class SyncRunner:
         self.synced = asyncio.Event()  # set after the first successful sync
         self.syncs = 0
         self.programming_latencies: collections.deque[float] = collections.deque(maxlen=10000)
+        self._builder = services.StateBuilder(node_name)
         self._dirty = asyncio.Event()
         self._pending_since: float | None = None
         self._applied = asyncio.Condition()
@@ -106,7 +107,7 @@ class SyncRunner:
             self._dirty.clear()
             pending, self._pending_since = self._pending_since, None
             started = last_sync = time.monotonic()
-            state = services.build(service_store.list(), slice_store.list(), self.node_name)
+            state = self._builder.build(service_store.list(), slice_store.list())
             try:
                 await self.proxier.sync(state, full=full)
             except Exception as e:

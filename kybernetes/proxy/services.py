@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 PROXY_NAME_LABEL = "service.kubernetes.io/service-proxy-name"
@@ -21,8 +21,9 @@ HEADLESS_LABEL = "service.kubernetes.io/headless"
 DEFAULT_AFFINITY_SECONDS = 10800  # core/v1 ClientIPConfig.timeoutSeconds default
 
 
-@dataclasses.dataclass(frozen=True, order=True)
-class ServicePortName:
+class ServicePortName(NamedTuple):
+    """A tuple, so that hashing and sorting thousands of them stay in C."""
+
     namespace: str
     name: str
     port: str = ""
@@ -158,24 +159,90 @@ def slice_endpoints(endpoint_slice: dict[str, Any], node_name: str) -> dict[Serv
 def build(services: Iterable[dict[str, Any]], endpoint_slices: Iterable[dict[str, Any]],
           node_name: str) -> ProxyState:
     """The state one sync programs, from the informers' caches."""
-    state = ProxyState()
-    for svc in services:
-        for sp in service_ports(svc):
-            state.services[sp.name] = sp
-    merged: dict[ServicePortName, dict[str, Endpoint]] = {}
-    for es in endpoint_slices:
-        for name, eps in slice_endpoints(es, node_name).items():
-            by_address = merged.setdefault(name, {})
-            for ep in eps:
-                # The same address in two slices (a slice being replaced): keep the readier one.
-                old = by_address.get(str(ep))
-                if old is None or (ep.ready and not old.ready):
-                    by_address[str(ep)] = ep
-    for name, by_address in merged.items():
-        if name in state.services:
-            # kube-proxy sorts endpoints by their string so that rules only change with them.
-            state.endpoints[name] = [by_address[k] for k in sorted(by_address)]
-    return state
+    return StateBuilder(node_name).build(services, endpoint_slices)
+
+
+def reusable(part: Any, svc: ServicePort, endpoints: list[Endpoint]) -> bool:
+    """Rules made earlier from `part.svc` and `part.endpoints` still hold for
+    `svc` and `endpoints` (StateBuilder hands over the very same objects while
+    they do not change; equal ones, from a fresh build, do as well)."""
+    return ((part.svc is svc or part.svc == svc)
+            and (part.endpoints is endpoints or part.endpoints == endpoints))
+
+
+def _same(a: list, b: list) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+
+
+class StateBuilder:
+    """`build` sync after sync, parsing again only the objects that changed.
+
+    Informers replace an object on every change and never modify one in place
+    (DESIGN.md), so the very same object as last time has the same service
+    ports and endpoints: they are reused, and an unchanged service port keeps
+    the very same ServicePort and endpoint list from one state to the next.
+    That is what lets the proxiers reuse its rules (kube-proxy's change
+    trackers serve the same purpose). Cached objects are held, so an id
+    cannot be reused while it is a key."""
+
+    def __init__(self, node_name: str) -> None:
+        self.node_name = node_name
+        self._services: dict[int, tuple[dict, list[ServicePort]]] = {}
+        self._slices: dict[int, tuple[dict, dict[ServicePortName, list[Endpoint]]]] = {}
+        self._merged: dict[ServicePortName, tuple[list[list[Endpoint]], list[Endpoint]]] = {}
+
+    def build(self, services: Iterable[dict[str, Any]], endpoint_slices: Iterable[dict[str, Any]]) -> ProxyState:
+        # Few new containers per unchanged object: each would count towards the
+        # collector's next full pass over the whole cache, a pause at 5,000 Services.
+        state = ProxyState()
+        parsed_services: dict[int, tuple[dict, list[ServicePort]]] = {}
+        for svc in services:
+            hit = self._services.get(id(svc))
+            if hit is None or hit[0] is not svc:
+                hit = (svc, service_ports(svc))
+            parsed_services[id(svc)] = hit
+            for sp in hit[1]:
+                state.services[sp.name] = sp
+        parsed_slices: dict[int, tuple[dict, dict[ServicePortName, list[Endpoint]]]] = {}
+        first: dict[ServicePortName, list[Endpoint]] = {}
+        more: dict[ServicePortName, list[list[Endpoint]]] = {}  # ports with more than one slice
+        for es in endpoint_slices:
+            hit = self._slices.get(id(es))
+            if hit is None or hit[0] is not es:
+                hit = (es, {name: _merge([eps]) for name, eps in slice_endpoints(es, self.node_name).items()})
+            parsed_slices[id(es)] = hit
+            for name, eps in hit[1].items():
+                if name in first:
+                    more.setdefault(name, [first[name]]).append(eps)
+                else:
+                    first[name] = eps
+        merged: dict[ServicePortName, tuple[list[list[Endpoint]], list[Endpoint]]] = {}
+        for name, eps in first.items():
+            if name not in state.services:
+                continue
+            parts = more.get(name)
+            if parts is not None:
+                hit = self._merged.get(name)
+                if hit is None or not _same(hit[0], parts):
+                    hit = (parts, _merge(parts))
+                merged[name] = hit
+                eps = hit[1]
+            state.endpoints[name] = eps
+        self._services, self._slices, self._merged = parsed_services, parsed_slices, merged
+        return state
+
+
+def _merge(parts: list[list[Endpoint]]) -> list[Endpoint]:
+    """One service port's endpoints from all its slices, sorted by their string
+    (as kube-proxy, so that rules only change with them)."""
+    by_address: dict[str, Endpoint] = {}
+    for eps in parts:
+        for ep in eps:
+            # The same address in two slices (a slice being replaced): keep the readier one.
+            old = by_address.get(str(ep))
+            if old is None or (ep.ready and not old.ready):
+                by_address[str(ep)] = ep
+    return [by_address[k] for k in sorted(by_address)]
 
 
 @dataclasses.dataclass(frozen=True)

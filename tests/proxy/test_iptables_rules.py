@@ -121,3 +121,19 @@ def test_partial_payload_writes_only_changed_chains_and_deletes_stale_ones():
     assert ":KUBE-SVC-XPGD46QRK7WJZT7O - [0:0]" in lines and ":KUBE-SEP-SXIVWICOYRO3J4NJ - [0:0]" not in lines
     assert lines.index(":KUBE-SEP-OLDOLDOLDOLDOLDO - [0:0]") < lines.index("-X KUBE-SEP-OLDOLDOLDOLDOLDO")
     assert lines.count("COMMIT") == 2 and lines[0] == "*filter"
+
+
+def test_an_endpoint_change_regenerates_one_service_and_no_top_level_chain():
+    builder, cache = services.StateBuilder("node1"), {}
+    svcs = [service("ns1", "svc1", "172.30.0.41"), service("ns2", "svc2", "172.30.0.42")]
+    kept = endpoint_slice("ns1", "svc1", ["10.180.0.1"])
+    one = iptables.compute(builder.build(svcs, [kept, endpoint_slice("ns2", "svc2", ["10.180.0.2"])]),
+                           cluster_cidr=CIDR, node_ips=[], cache=cache)
+    before = dict(cache)
+    two = iptables.compute(builder.build(svcs, [kept, endpoint_slice("ns2", "svc2", ["10.180.0.3"])]),
+                           cluster_cidr=CIDR, node_ips=[], cache=cache)
+    svc1, svc2 = services.ServicePortName("ns1", "svc1", "p80"), services.ServicePortName("ns2", "svc2", "p80")
+    assert cache[svc1] is before[svc1] and cache[svc2] is not before[svc2]
+    assert iptables.top_level(one) == iptables.top_level(two)
+    payload = iptables.render(two, write={c for c in two.service_chains if c not in one.service_chains}, tops=set())
+    assert "KUBE-SERVICES" not in payload and "10.180.0.3" in payload and "10.180.0.1" not in payload

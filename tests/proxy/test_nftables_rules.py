@@ -52,3 +52,17 @@ def test_session_affinity_sets():
     assert rs.sets[aff] == "{ type ipv4_addr ; flags dynamic,timeout ; timeout 10800s ; }"
     assert f"ip saddr @{aff} goto {EP1}" in rs.chains[SVC]
     assert f"update @{aff} {{ ip saddr }}" in rs.chains[EP1]
+
+
+def test_unchanged_service_ports_keep_their_part():
+    builder = services.StateBuilder("node1")
+    svcs = [service("ns1", "svc1", "172.30.0.41"), service("ns2", "svc2", "172.30.0.42")]
+    kept = endpoint_slice("ns1", "svc1", ["10.180.0.1"])
+    one = nftables.compute(builder.build(svcs, [kept, endpoint_slice("ns2", "svc2", ["10.180.0.2"])]),
+                           cluster_cidr="10.0.0.0/8")
+    two = nftables.compute(builder.build(svcs, [kept, endpoint_slice("ns2", "svc2", ["10.180.0.3"])]),
+                           cluster_cidr="10.0.0.0/8", previous=one)
+    svc1 = services.ServicePortName("ns1", "svc1", "p80")
+    assert two.parts[svc1] is one.parts[svc1]
+    script = nftables.render_partial(one, two)
+    assert "ns1/svc1" not in script and "delete chain ip kube-proxy endpoint-" in script and "10.180.0.3" in script
