@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -130,6 +131,34 @@ class Kubectl:
     def popen(self, *args: str) -> subprocess.Popen:
         cmd = ["kubectl", "--kubeconfig", self.server.kubeconfig, "--cache-dir", self.cache_dir, *args]
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def read_lines_until(proc: subprocess.Popen, done, timeout: float = 15.0) -> list[str]:
+    """Lines a streaming command (``kubectl get -w``) prints, until ``done(lines)``
+    holds, the stream ends or ``timeout`` passes. A reader thread does the
+    blocking reads: select() on a buffered text stream misses lines already in
+    Python's buffer."""
+    lines: list[str] = []
+    changed = threading.Condition()
+
+    def reader() -> None:
+        for line in proc.stdout:
+            with changed:
+                lines.append(line)
+                changed.notify_all()
+        with changed:
+            lines.append("")  # end of stream
+            changed.notify_all()
+
+    threading.Thread(target=reader, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    with changed:
+        while not done([line for line in lines if line]) and not (lines and lines[-1] == ""):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            changed.wait(left)
+        return [line for line in lines if line]
 
 
 def plan_flags(plan) -> list[str]:

@@ -4,11 +4,11 @@ watching across namespaces, and describe listing an object's Events."""
 from __future__ import annotations
 
 import datetime
-import select
 import time
 
 import pytest
 from kubernetes import client, config
+from tests.e2e.cluster import read_lines_until
 
 
 @pytest.fixture(scope="module")
@@ -62,14 +62,7 @@ def test_get_pods_all_namespaces_watch(rest, api_kubectl, ns):
         time.sleep(1.0)
         rest.create(f"/api/v1/namespaces/{ns}/pods", {"metadata": {"name": "watched"}, "spec": {
             "containers": [{"name": "c", "image": "busybox"}]}})
-        lines, deadline = [], time.monotonic() + 15
-        while time.monotonic() < deadline and not any("watched" in line for line in lines):
-            ready, _, _ = select.select([proc.stdout], [], [], 0.5)
-            if ready:
-                line = proc.stdout.readline()
-                if not line:
-                    break
-                lines.append(line)
+        lines = read_lines_until(proc, lambda lines: any("watched" in line for line in lines))
         assert proc.poll() is None, proc.stderr.read()
         assert lines and lines[0].split()[:2] == ["NAMESPACE", "NAME"]
         row = next(line for line in lines if "watched" in line).split()

@@ -13,6 +13,7 @@ import stat
 import textwrap
 
 import pytest
+from tests.e2e.cluster import read_lines_until
 
 
 @pytest.fixture
@@ -198,14 +199,7 @@ def test_watch_streams_changes(kubectl, namespace):
         import time
         time.sleep(1.5)
         kubectl("apply", "-n", namespace, "-f", "-", input='{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"watched"}}')
-        deadline = time.monotonic() + 15
-        seen = ""
-        os.set_blocking(proc.stdout.fileno(), False)
-        while time.monotonic() < deadline and "configmap/watched" not in seen:
-            chunk = proc.stdout.read()
-            if chunk:
-                seen += chunk
-            time.sleep(0.1)
+        seen = "".join(read_lines_until(proc, lambda lines: "configmap/watched\n" in lines))
         assert "configmap/watched" in seen
     finally:
         proc.kill()
