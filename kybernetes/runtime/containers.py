@@ -11,8 +11,9 @@ our runc state root (``runc/``) and one directory per container
 * ``start`` runs ``runc start``; ``stop`` sends the stop signal, waits the
   grace period, then SIGKILL; ``remove`` deletes runc state, cgroups, the
   overlay mount and the directory;
-* ``status``/``list`` read everything back from disk and ``runc``, so a new
-  ``Runtime`` on the same data dir re-adopts running containers unchanged.
+* ``status``/``list`` read everything back from disk (our records and
+  runc's, ``Runc.read_state``: no runc process), so a new ``Runtime`` on the
+  same data dir re-adopts running containers unchanged.
 """
 
 from __future__ import annotations
@@ -216,7 +217,7 @@ class Runtime:
             if records.load_exit(cdir) is not None:
                 return True
             if records.shim_pid(cdir, cid) is None:
-                state = await self.runc.state(cid)
+                state = self.runc.read_state(cid)
                 if state is None or state.get("status") == "stopped":
                     return True
             if loop.time() >= deadline:
@@ -233,7 +234,7 @@ class Runtime:
 
     async def _destroy(self, cid: str, cdir: str, cgroups_path: str) -> None:
         log = os.path.join(cdir, "runc.log")
-        if await self.runc.state(cid) is not None:
+        if self.runc.read_state(cid) is not None:
             try:
                 await self.runc.delete(cid, force=True, log_path=log)
             except errors.RuncError:
@@ -256,12 +257,15 @@ class Runtime:
 
     async def status(self, container_id: str) -> records.ContainerStatus:
         cdir, meta = self._meta(container_id)
-        return records.status(meta, await self.runc.state(container_id), records.load_exit(cdir),
+        return records.status(meta, self.runc.read_state(container_id), records.load_exit(cdir),
                               records.shim_pid(cdir, container_id) is not None)
 
     async def list(self) -> list[records.ContainerStatus]:
-        """Every container in the data dir, from disk and one ``runc list``."""
-        by_id = {c["id"]: c for c in await self.runc.list()}
+        """Every container in the data dir, read from disk (in a thread: a few
+        small files per container)."""
+        return await asyncio.to_thread(self._list)
+
+    def _list(self) -> list[records.ContainerStatus]:
         out = []
         for cid in sorted(os.listdir(self.containers_dir)):
             if not _ID.match(cid):
@@ -270,7 +274,7 @@ class Runtime:
             meta = records.load_meta(cdir)
             if meta is None:
                 continue
-            out.append(records.status(meta, by_id.get(cid), records.load_exit(cdir),
+            out.append(records.status(meta, self.runc.read_state(cid), records.load_exit(cdir),
                                       records.shim_pid(cdir, cid) is not None))
         return out
 

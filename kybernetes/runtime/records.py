@@ -11,7 +11,7 @@ the container's record at once::
     runc.log      runc's JSON log for this container
 
 Nothing lives only in memory, so a new ``Runtime`` (a restarted kubelet)
-re-adopts every container by reading these files and ``runc state``: the
+re-adopts every container by reading these files and runc's state record: the
 same ids, the same start times, exit codes recorded while it was away.
 """
 

@@ -44,6 +44,30 @@ async def test_runc_wrapper_lifecycle(runtime):
         shutil.rmtree(bundle)
 
 
+async def test_read_state_agrees_with_runc_state(runtime):
+    """The state read from runc's record is what `runc state` says, at every step."""
+    async def both(cid):
+        said = await runtime.runc.state(cid)
+        read = runtime.runc.read_state(cid)
+        if said is None:
+            assert read is None
+            return None
+        assert read == {"id": cid, "pid": said["pid"], "status": said["status"]}
+        return said["status"]
+
+    cid = await runtime.create_container(spec.ContainerConfig(name="s", image="busybox",
+                                                              command=["sleep", "1000"]))
+    assert await both(cid) == "created"
+    await runtime.start(cid)
+    assert await both(cid) == "running"
+    await runtime.stop(cid, timeout=0)
+    assert await both(cid) == "stopped"
+    await runtime.runc.delete(cid, force=True)
+    assert await both(cid) is None
+    assert runtime.runc.read_state("0" * 64) is None
+    await runtime.remove(cid)
+
+
 async def test_rootfs_refuses_unsafe_targets(runtime, tmp_path):
     with pytest.raises(errors.UnsafePathError):
         await rootfs.mount(str(tmp_path), ["/"], allowed_root=runtime.containers_dir)
