@@ -310,3 +310,72 @@ def test_kube_proxy_runs_beside_each_kubelet(cluster):
         assert f"-d {service_ip}/32" in rules, f"{node}: no rule for {service_ip}\n{rules}\n{cluster.logs()}"
     root = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
     assert service_ip not in root
+
+
+def test_volumes_and_env_are_visible_inside(cluster, ns):
+    """configMap, secret, emptyDir, downward API and the projected service-account
+    token, and env values from them, as a process in the container sees them."""
+    k = cluster.kubectl
+    k("-n", ns, "create", "configmap", "cfg", "--from-literal=colour=blue")
+    k("-n", ns, "create", "secret", "generic", "sec", "--from-literal=password=s3cret")
+    pod = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "vols", "labels": {"tier": "backend"}},
+        "spec": {
+            "containers": [{
+                "name": "c", "image": "busybox", "command": ["sh", "-c", "sleep 3600"],
+                "env": [
+                    {"name": "COLOUR", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "colour"}}},
+                    {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "password"}}},
+                    {"name": "MY_POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                    {"name": "MY_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                ],
+                "volumeMounts": [
+                    {"name": "cfg", "mountPath": "/etc/cfg"},
+                    {"name": "sec", "mountPath": "/etc/sec"},
+                    {"name": "scratch", "mountPath": "/scratch"},
+                    {"name": "info", "mountPath": "/etc/podinfo"},
+                ],
+            }],
+            "volumes": [
+                {"name": "cfg", "configMap": {"name": "cfg"}},
+                {"name": "sec", "secret": {"secretName": "sec"}},
+                {"name": "scratch", "emptyDir": {}},
+                {"name": "info", "downwardAPI": {"items": [
+                    {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}},
+            ],
+        },
+    }
+    k("-n", ns, "apply", "-f", "-", input=json.dumps(pod))
+    running = _wait_running(cluster, ns, "vols")
+
+    def sh(script: str) -> str:
+        return k("-n", ns, "exec", "vols", "--", "sh", "-c", script)
+
+    assert sh("cat /etc/cfg/colour") == "blue"
+    assert sh("cat /etc/sec/password") == "s3cret"
+    assert sh("cat /etc/podinfo/labels") == 'tier="backend"'
+    assert sh("echo $COLOUR $PASSWORD $MY_POD $MY_IP").split() == [
+        "blue", "s3cret", "vols", running["status"]["podIP"]]
+    assert sh("echo x > /scratch/f && cat /scratch/f").strip() == "x"
+    sa = "/var/run/secrets/kubernetes.io/serviceaccount"
+    assert sh(f"cat {sa}/namespace") == ns
+    token = sh(f"cat {sa}/token")
+    # --validate=false: kubectl validates create-only kinds against /openapi/v2,
+    # which is not served yet (a known gap, see the README).
+    review = json.loads(k("create", "--validate=false", "-f", "-", "-o", "json", input=json.dumps({
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+        "spec": {"token": token}})))
+    assert review["status"]["authenticated"] is True
+    assert review["status"]["user"]["username"] == f"system:serviceaccount:{ns}:default"
+    assert "BEGIN CERTIFICATE" in sh(f"cat {sa}/ca.crt")
+
+
+def test_container_cannot_see_host_processes(cluster, ns, busybox):
+    """A pid namespace of its own: the container's processes only, its command as pid 1."""
+    pids = [p for p in cluster.kubectl("-n", ns, "exec", "b", "--", "sh", "-c", "ls /proc").split()
+            if p.isdigit()]
+    assert "1" in pids
+    cmdline = cluster.kubectl("-n", ns, "exec", "b", "--", "cat", "/proc/1/cmdline")
+    assert cmdline.replace("\0", " ").strip() == "sh -c echo hi; sleep 3600"
+    assert len(pids) < 10, pids
