@@ -101,7 +101,7 @@ class Runtime:
             image = await self.images.resolve(config.image) or images.host_image(config.image)
         cid = secrets.token_hex(32)
         cdir = self.container_dir(cid)
-        os.mkdir(cdir, 0o700)
+        await asyncio.to_thread(os.mkdir, cdir, 0o700)
         log_path = config.log_path or os.path.join(cdir, "container.log")
         parent = "/" + (config.cgroup_parent or self.cgroup_parent).strip("/")
         cgroups_path = f"{parent.rstrip('/')}/{cid}"
@@ -109,17 +109,13 @@ class Runtime:
                 "startedAt": None, "logPath": log_path, "cgroupsPath": cgroups_path,
                 "image": {"name": image.name, "id": image.id, "fallback": image.fallback},
                 "stdin": stdin}
-        records.save_meta(cdir, meta)
         try:
+            await asyncio.to_thread(records.save_meta, cdir, meta)
             hidden = self.hidden_host_paths if image.fallback else []
             root = await rootfs.mount(cdir, list(image.layers), allowed_root=self.containers_dir,
                                       hidden=hidden)
-            uid, gid, extra = await asyncio.to_thread(
-                users.resolve, root, image.config.get("User"), config.run_as_user, config.run_as_group)
-            oci = spec.generate(config, rootfs=root, image_config=image.config,
-                                cgroups_path=cgroups_path, uid=uid, gid=gid, additional_gids=extra,
-                                available_caps=_own_capabilities())
-            shim.write_json(os.path.join(cdir, "config.json"), oci)
+            # Off the event loop: the users lookup, the spec and its fsynced file.
+            await asyncio.to_thread(self._write_spec, config, image, cdir, root, cgroups_path)
             await self._launch_shim(cid, cdir, log_path, cgroups_path, stdin)
         except BaseException:
             try:
@@ -128,6 +124,16 @@ class Runtime:
                 pass
             raise
         return cid
+
+    @staticmethod
+    def _write_spec(config: spec.ContainerConfig, image: images.Image, cdir: str, root: str,
+                    cgroups_path: str) -> None:
+        uid, gid, extra = users.resolve(root, image.config.get("User"), config.run_as_user,
+                                        config.run_as_group)
+        oci = spec.generate(config, rootfs=root, image_config=image.config,
+                            cgroups_path=cgroups_path, uid=uid, gid=gid, additional_gids=extra,
+                            available_caps=_own_capabilities())
+        shim.write_json(os.path.join(cdir, "config.json"), oci)
 
     async def _launch_shim(self, cid: str, cdir: str, log_path: str, cgroups_path: str,
                            stdin: bool = False) -> None:
@@ -169,7 +175,7 @@ class Runtime:
         cdir, meta = self._meta(container_id)
         await self.runc.start(container_id, log_path=os.path.join(cdir, "runc.log"))
         meta["startedAt"] = time.time_ns()
-        records.save_meta(cdir, meta)
+        await asyncio.to_thread(records.save_meta, cdir, meta)
 
     async def stop(self, container_id: str, timeout: float = 30.0) -> None:
         """Stop signal (SIGTERM unless configured), ``timeout`` seconds, then SIGKILL."""

@@ -13,16 +13,26 @@ Safety: the mount point must be ``rootfs`` directly inside a container
 directory under the runtime's own root, with no symlink anywhere on the way
 and nothing mounted there yet; anything else raises ``UnsafePathError``, so
 a bad id or a planted symlink can never put an overlay over a host path.
+
+The checks, the opaque dirs and the mount itself run in a worker thread
+(``mount(2)`` and ``umount2(2)`` called directly, no ``mount`` process): a
+burst of pod starts makes two of these per pod, and each ``mount`` fork and
+/proc/self/mountinfo scan on the event loop held up every other pod. Only
+an image whose many layers need relative lowerdir names (mounted from their
+common parent as cwd, which a thread cannot change) runs mount(8).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 
 from kybernetes.runtime import errors, layers
 
 OPAQUE_XATTR = layers.OPAQUE_XATTR
+MNT_DETACH = 2
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def _checked_target(container_dir: str, allowed_root: str) -> str:
@@ -90,9 +100,32 @@ def _hide(upper: str, hidden: list[str]) -> None:
         os.setxattr(os.path.join(upper, *parts), OPAQUE_XATTR, b"y")
 
 
+def _mount_overlay(options: str, target: str) -> None:
+    if _libc.mount(b"overlay", target.encode(), b"overlay", 0, options.encode()) != 0:
+        raise errors.RootfsError(f"mount -t overlay overlay -o {options} {target}: "
+                                 f"{os.strerror(ctypes.get_errno())}")
+
+
+def _umount(path: str, flags: int = 0) -> None:
+    if _libc.umount2(path.encode(), flags) != 0:
+        raise errors.RootfsError(f"umount {path}: {os.strerror(ctypes.get_errno())}")
+
+
 async def mount(container_dir: str, lowerdirs: list[str], *, allowed_root: str,
                 hidden: list[str] = ()) -> str:
     """Mount the overlay for ``container_dir``; ``lowerdirs`` bottom first. Returns the rootfs."""
+    target, options, cwd = await asyncio.to_thread(_prepare, container_dir, lowerdirs, allowed_root,
+                                                   list(hidden))
+    if cwd is None:
+        await asyncio.to_thread(_mount_overlay, options, target)
+    else:
+        await _run("mount", "-t", "overlay", "overlay", "-o", options, target, cwd=cwd)
+    return target
+
+
+def _prepare(container_dir: str, lowerdirs: list[str], allowed_root: str,
+             hidden: list[str]) -> tuple[str, str, str | None]:
+    """Checks and directories for a mount; the target, overlay options and the cwd they need."""
     target = _checked_target(container_dir, allowed_root)
     if not lowerdirs:
         raise errors.RootfsError("an image needs at least one layer")
@@ -108,7 +141,7 @@ async def mount(container_dir: str, lowerdirs: list[str], *, allowed_root: str,
     if is_mounted(target):
         raise errors.UnsafePathError(f"{target} is already a mount point")
     if hidden:
-        await asyncio.to_thread(_hide, upper, list(hidden))
+        _hide(upper, hidden)
     # With many layers the option string outgrows a page; like containerd,
     # mount from the layers' common parent with relative names when we can.
     cwd = None
@@ -119,15 +152,18 @@ async def mount(container_dir: str, lowerdirs: list[str], *, allowed_root: str,
     options = f"lowerdir={':'.join(lowers)},upperdir={upper},workdir={work}"
     if len(options) > 4000:
         raise errors.RootfsError(f"too many image layers ({len(lowers)}) for one overlay mount")
-    await _run("mount", "-t", "overlay", "overlay", "-o", options, target, cwd=cwd)
-    return target
+    return target, options, cwd
 
 
 async def unmount(container_dir: str, *, allowed_root: str) -> None:
     """Unmount the container's rootfs (lazily if busy); a no-op if not mounted."""
+    await asyncio.to_thread(_unmount, container_dir, allowed_root)
+
+
+def _unmount(container_dir: str, allowed_root: str) -> None:
     target = _checked_target(container_dir, allowed_root)
     for mp in mounts_under(target):
         try:
-            await _run("umount", mp)
+            _umount(mp)
         except errors.RootfsError:
-            await _run("umount", "--lazy", mp)
+            _umount(mp, MNT_DETACH)
