@@ -22,7 +22,7 @@ from ipaddress import IPv4Address, IPv4Interface
 from typing import AsyncIterator
 
 from kybernetes.network import addressing, iproute, naming, safety
-from kybernetes.network.errors import NetworkError
+from kybernetes.network.errors import CommandError, NetworkError
 from kybernetes.network.ipam import Allocation, AddressStore
 from kybernetes.network.nodehost import NodeHost
 
@@ -91,24 +91,34 @@ class PodNetwork:
         async with self._pod_lock(uid):
             return await self._setup(uid, netns)
 
+    def _allocate(self, uid: str, netns: str) -> tuple[Allocation, bool]:
+        """The pod's address, and whether another pod's veth has its veth's name."""
+        allocation = self.addresses.allocate(uid, netns)
+        veth = naming.pod_veth(uid)
+        return allocation, any(a.owner != uid and naming.pod_veth(a.owner) == veth
+                               for a in self.addresses.allocations())
+
     async def _setup(self, uid: str, netns: str) -> PodIP:
-        allocation = await asyncio.to_thread(self.addresses.allocate, uid, netns)
+        allocation, veth_taken = await asyncio.to_thread(self._allocate, uid, netns)
         if allocation.detail != netns:
             raise NetworkError(f"pod {uid} already has a sandbox in namespace {allocation.detail}")
         pod = self._pod(allocation)
+        if veth_taken:
+            # The 32-bit name hash collided: the other pod's veth must never be touched.
+            await asyncio.to_thread(self.addresses.release, uid)
+            raise NetworkError(f"veth name {pod.host_veth} of pod {uid} is taken by another pod")
         if iproute.netns_exists(netns):
             if await self._is_complete(pod):
                 return pod
             await self._remove(pod)  # a half-built sandbox from a crash: build it anew
-        elif await iproute.link_exists(pod.host_veth, netns=self.host.netns):
-            # Ours from a crash is removed below; another pod's (the 32-bit name
-            # hash collided) must never be touched.
-            others = await asyncio.to_thread(self.addresses.allocations)
-            if any(a.owner != uid and naming.pod_veth(a.owner) == pod.host_veth for a in others):
-                await asyncio.to_thread(self.addresses.release, uid)
-                raise NetworkError(f"veth name {pod.host_veth} of pod {uid} is taken by another pod")
         try:
-            await self._create(pod)
+            try:
+                await self._create(pod)
+            except CommandError:
+                # A veth of ours left by a crash before its namespace was made (no `ip
+                # link show` probe for every new pod): removed, and built once more.
+                await self._remove(pod)
+                await self._create(pod)
         except BaseException:
             await self._remove(pod)
             await asyncio.to_thread(self.addresses.release, uid)
