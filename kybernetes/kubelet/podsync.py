@@ -113,10 +113,25 @@ class PodSync:
     # -- running -------------------------------------------------------------
 
     async def _run(self, pod: dict, found: list[records.ContainerStatus], rec: PodRecord) -> float | None:
+        kl = self.kl
+        boxes, by_name = group(found)
+        # New pods start a few at a time, network included: each finishes sooner than
+        # if all of them shared the CPU at once, so pods turn Running one after the
+        # other instead of all at the end (restarts of running pods never wait).
+        # The slot is given back before the status write: the API's answer is no work here.
+        async with contextlib.AsyncExitStack() as slot:
+            if not (boxes and boxes[0].state == records.RUNNING):
+                await slot.enter_async_context(kl.start_slots)
+            return await self._run_in_slot(pod, rec, found, boxes, by_name, slot)
+
+    async def _run_in_slot(self, pod: dict, rec: PodRecord, found: list[records.ContainerStatus],
+                           boxes: list[records.ContainerStatus],
+                           by_name: dict[str, list[records.ContainerStatus]],
+                           slot: contextlib.AsyncExitStack) -> float | None:
         kl, meta, spec_ = self.kl, pod["metadata"], pod.get("spec") or {}
         uid = meta["uid"]
         state = podstatus.PodState(host_ip=kl.host_ip(), start_time=rec.start_time)
-        os.makedirs(kl.config.pod_dir(uid), exist_ok=True)
+        await asyncio.to_thread(os.makedirs, kl.config.pod_dir(uid), exist_ok=True)
         host_network = bool(spec_.get("hostNetwork"))
         if host_network:
             netns_path, pod_ip = naming.netns_path(kl.node_host.netns), kl.host_ip()
@@ -136,18 +151,14 @@ class PodSync:
             await self._write_status(pod, rec, state)
             return 2.0
         hostname = kl.config.node_name if host_network else (spec_.get("hostname") or meta["name"])[:63]
-        boxes, by_name = group(found)
-        # New pods start a few at a time: each finishes sooner than if all of them
-        # shared the CPU at once (restarts of running pods never wait for a slot).
-        starting = not (boxes and boxes[0].state == records.RUNNING)
-        async with kl.start_slots if starting else contextlib.nullcontext():
-            return await self._run_in_sandbox(pod, rec, state, boxes, by_name, netns_path,
-                                              host_network, hostname, pod_ip)
+        return await self._run_in_sandbox(pod, rec, state, boxes, by_name, netns_path,
+                                          host_network, hostname, pod_ip, slot)
 
     async def _run_in_sandbox(self, pod: dict, rec: PodRecord, state: podstatus.PodState,
                               boxes: list[records.ContainerStatus],
                               by_name: dict[str, list[records.ContainerStatus]], netns_path: str,
-                              host_network: bool, hostname: str, pod_ip: str) -> float | None:
+                              host_network: bool, hostname: str, pod_ip: str,
+                              slot: contextlib.AsyncExitStack) -> float | None:
         kl, meta, spec_ = self.kl, pod["metadata"], pod.get("spec") or {}
         uid = meta["uid"]
         waiting_delay: float | None = None
@@ -201,6 +212,7 @@ class PodSync:
             _, by_name = group(found)
             for items in by_name.values():
                 await podcontainers.prune(kl, items)
+        await slot.aclose()
         state.containers = by_name
         self._probe_states(pod, by_name, state, pod_ip)
         new_status = podstatus.compute(pod, state)
