@@ -110,15 +110,6 @@ def pod_cgroup(config: KubeletConfig, uid: str) -> str:
     return f"{config.cgroup.rstrip('/')}/pod{uid}"
 
 
-def plain_env(container: dict) -> dict[str, str]:
-    """``env`` values only (no valueFrom): the fallback without the env helper."""
-    out: dict[str, str] = {}
-    for e in container.get("env") or []:
-        if "value" in e or not e.get("valueFrom"):
-            out[e["name"]] = _expand(str(e.get("value", "")), out)
-    return out
-
-
 def _expand(value: str, env: dict[str, str]) -> str:
     """$(VAR) references to earlier variables, $$ escapes, as expansion.Expand."""
     out, i = [], 0

@@ -3,8 +3,8 @@
 ``Kubelet(config, client).run()`` makes the container runtime and the node's
 network (its node host: a network namespace with an address on the cluster
 bridge), registers the Node and waits for its podCIDR, starts the HTTPS
-server and the node status/lease loops (``node_status``, ``server``: started
-when present), watches the pods bound to the node (fieldSelector
+server (``server``, when the config has its TLS files) and the node
+status/lease loops (``node_status``), watches the pods bound to the node (fieldSelector
 spec.nodeName) and runs one worker per pod (``pod_workers`` + ``podsync``).
 
 A relister (the kubelet's PLEG) lists the runtime's containers every second
@@ -23,44 +23,23 @@ import contextlib
 import logging
 import os
 import re
-from dataclasses import dataclass
 
-from kybernetes.api import registry, status as api_status
+from kybernetes.api import registry
 from kybernetes.client import events, informer, rest
-from kybernetes.kubelet import containerspec, pod_workers, podsync, probes
+from kybernetes.kubelet import (containerspec, node_status, pod_workers, podcontainers, podsync, probes,
+                                server, stats)
 from kybernetes.kubelet.config import KubeletConfig
-from kybernetes.network import addressing, cluster, naming
+from kybernetes.network import addressing, cluster, naming, sockets
 from kybernetes.network.nodehost import NodeHost
 from kybernetes.runtime import containers, records, sandboxes
 
 log = logging.getLogger(__name__)
 
 PODS = registry.lookup("", "v1", "pods")
-NODES = registry.lookup("", "v1", "nodes")
 SERVICES = registry.lookup("", "v1", "services")
 RELIST_PERIOD = 1.0
 _UID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 START_SLOTS = 4  # pods whose sandbox and containers are being made at once
-
-
-@dataclass
-class _ContainerRef:
-    """Stand-in for server.ContainerRef while the server module is absent."""
-
-    container_id: str
-    container_name: str
-    log_path: str
-    pod: dict
-    tty: bool
-    stdin: bool
-
-
-def _container_ref_class():
-    try:
-        from kybernetes.kubelet import server
-        return server.ContainerRef
-    except (ImportError, AttributeError):
-        return _ContainerRef
 
 
 class Kubelet:
@@ -122,34 +101,10 @@ class Kubelet:
                     await self.server.stop()
 
     async def _register(self) -> None:
-        try:
-            from kybernetes.kubelet import node_status
-        except ImportError:
-            node_status = None
-        if node_status is not None:
-            await node_status.register(self.client, self.config, addresses=None, runtime=self.runtime)
-            return
-        try:
-            await self.client.get(NODES, self.config.node_name)
-        except api_status.StatusError as e:
-            if e.code != 404:
-                raise
-            await self.client.create(NODES, {"metadata": {"name": self.config.node_name, "labels": {
-                "kubernetes.io/hostname": self.config.node_name, "kubernetes.io/os": "linux",
-                **self.config.node_labels}}})
+        await node_status.register(self.client, self.config, addresses=None, runtime=self.runtime)
 
     async def _wait_for_pod_cidr(self) -> str:
-        try:
-            from kybernetes.kubelet import node_status
-            return await node_status.wait_for_pod_cidr(self.client, self.config.node_name)
-        except (ImportError, AttributeError):
-            pass
-        while True:
-            node = await self.client.get(NODES, self.config.node_name)
-            cidr = (node.get("spec") or {}).get("podCIDR")
-            if cidr:
-                return cidr
-            await asyncio.sleep(0.5)
+        return await node_status.wait_for_pod_cidr(self.client, self.config.node_name)
 
     def _addresses(self) -> list[dict]:
         out = []
@@ -159,22 +114,12 @@ class Kubelet:
         return out
 
     def _start_node_status(self, tg: asyncio.TaskGroup) -> None:
-        try:
-            from kybernetes.kubelet import node_status
-        except ImportError:
-            return
         reporter = node_status.NodeStatusReporter(self.client, self.config, self.runtime,
                                                   addresses_fn=self._addresses, pods_fn=self.pods)
         tg.create_task(reporter.run(), name="kubelet-node-status")
 
     async def _start_server(self) -> None:
         if not (self.config.tls_cert and self.config.tls_key and self.config.client_ca):
-            return
-        try:
-            from kybernetes.kubelet import server
-            from kybernetes.network import sockets
-        except ImportError:
-            log.info("kubelet server not available yet; not serving port %d", self.config.port)
             return
         sock = await asyncio.to_thread(sockets.listen_in_netns, naming.netns_path(self.node_host.netns),
                                        str(self.node_host.address.ip), self.config.port)
@@ -242,7 +187,6 @@ class Kubelet:
         self.workers.wake(uid)
 
     def _probe_failed(self, pod: dict, container: dict, kind: str, message: str) -> None:
-        from kybernetes.kubelet import podcontainers
         self.recorder.event(podcontainers.container_ref(pod, container["name"]), "Warning", "Unhealthy",
                             f"{kind.capitalize()} probe failed: {message}".strip())
 
@@ -292,9 +236,9 @@ class Kubelet:
             raise LookupError(f'container "{container}" in pod "{pod}" is waiting to start: '
                               "ContainerCreating")
         found = items[index]
-        return _container_ref_class()(container_id=found.id, container_name=container,
-                                      log_path=found.log_path, pod=obj, tty=bool(c_spec.get("tty")),
-                                      stdin=bool(c_spec.get("stdin")))
+        return server.ContainerRef(container_id=found.id, container_name=container,
+                                   log_path=found.log_path, pod=obj, tty=bool(c_spec.get("tty")),
+                                   stdin=bool(c_spec.get("stdin")))
 
     async def pod_netns(self, namespace: str, pod: str) -> str:
         obj = self._pod(namespace, pod)
@@ -306,7 +250,6 @@ class Kubelet:
         return net.netns_path
 
     async def stats_summary(self) -> dict:
-        from kybernetes.kubelet import stats
         return await stats.summary(self.config, self.runtime, self.pods(), self.config.node_name)
 
 

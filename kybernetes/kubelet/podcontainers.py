@@ -2,7 +2,7 @@
 
 ``start`` makes one container: image (the node's store, else the host root
 with an event saying so; ``imagePullPolicy: Never`` requires the store), env
-(the env helper, else plain values), mounts (volumes and the per-pod files),
+(``envvars``), mounts (``volumes`` and the per-pod files of ``podfiles``),
 the runtime config, create, start, postStart; each step records the events
 the kubelet records (Pulled, Created, Started, Failed, FailedPostStartHook).
 ``CrashLoopBackOff`` follows the kubelet's back-off: 10 s doubling to 300 s
@@ -20,8 +20,8 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from kybernetes.kubelet import containerspec, hooks
-from kybernetes.runtime import errors, records, sandboxes, spec
+from kybernetes.kubelet import containerspec, envvars, hooks, podfiles, volumes
+from kybernetes.runtime import errors, images, records, sandboxes, spec
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,6 @@ async def _image(kubelet, pod: dict, c: dict, kind: str):
         msg = f'Container image "{image_ref}" is not present with pull policy of Never'
         kubelet.recorder.event(ref, "Warning", "ErrImageNeverPull", msg)
         raise StartError("ErrImageNeverPull", msg)
-    from kybernetes.runtime import images
     kubelet.recorder.event(ref, "Normal", "Pulled",
                            f'Container image "{image_ref}" is not in the node\'s image store and no '
                            "registry is reachable: running it on the host's root filesystem")
@@ -115,11 +114,6 @@ def _with_addresses(pod: dict, pod_ip: str, host_ip: str) -> dict:
 
 
 async def _env(kubelet, pod: dict, c: dict) -> dict[str, str]:
-    try:
-        from kybernetes.kubelet import envvars
-    except ImportError:
-        return containerspec.plain_env(c)
-
     def warn(reason: str, message: str) -> None:
         kubelet.recorder.event(pod, "Warning", reason, message)
 
@@ -131,23 +125,13 @@ async def _env(kubelet, pod: dict, c: dict) -> dict[str, str]:
 
 def _mounts(kubelet, pod: dict, c: dict, env: dict[str, str], volume_paths: dict[str, str],
             pod_files: list[spec.Mount]) -> list[spec.Mount]:
-    mounts: list[spec.Mount] = []
     try:
-        from kybernetes.kubelet import volumes
-    except ImportError:
-        volumes = None
-    if volumes is not None:
-        try:
-            mounts += volumes.container_mounts(pod, c, volume_paths, env=env,
-                                               pod_dir=kubelet.config.pod_dir(pod["metadata"]["uid"]))
-        except volumes.VolumeError as e:
-            raise StartError(getattr(e, "reason", "") or "CreateContainerConfigError", str(e)) from e
+        mounts = volumes.container_mounts(pod, c, volume_paths, env=env,
+                                          pod_dir=kubelet.config.pod_dir(pod["metadata"]["uid"]))
+    except volumes.VolumeError as e:
+        raise StartError(getattr(e, "reason", "") or "CreateContainerConfigError", str(e)) from e
     taken = {m.container_path for m in mounts}
     mounts += [m for m in pod_files if m.container_path not in taken]
-    try:
-        from kybernetes.kubelet import podfiles
-    except ImportError:
-        return mounts
     term = podfiles.termination_log_mount(kubelet.config, pod, c)
     if term is not None and term.container_path not in {m.container_path for m in mounts}:
         mounts.append(term)

@@ -32,7 +32,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
-from kybernetes.kubelet import containerspec, hooks, podcontainers, podstatus, podtermination
+from kybernetes.kubelet import containerspec, hooks, podcontainers, podfiles, podstatus, podtermination, volumes
 from kybernetes.kubelet.containerspec import group
 from kybernetes.kubelet.pod_workers import FINISHED
 from kybernetes.network import naming
@@ -255,10 +255,6 @@ class PodSync:
                   rec: PodRecord) -> dict[str, str]:
         """Termination messages of the newest exited containers (terminationMessagePath,
         or the log's tail with FallbackToLogsOnError), read once per container."""
-        try:
-            from kybernetes.kubelet import podfiles
-        except ImportError:
-            return rec.messages
         for name, items in by_name.items():
             newest = items[0]
             if newest.state != records.EXITED or newest.id in rec.messages:
@@ -276,17 +272,7 @@ class PodSync:
     async def _volumes(self, pod: dict, rec: PodRecord, pod_ip: str) -> bool:
         kl = self.kl
         if rec.pod_files is None:
-            try:
-                from kybernetes.kubelet import podfiles
-            except ImportError:
-                rec.pod_files = []
-            else:
-                rec.pod_files = await asyncio.to_thread(podfiles.write, kl.config, pod, pod_ip)
-        try:
-            from kybernetes.kubelet import volumes
-        except ImportError:
-            rec.volume_paths = {}
-            return True
+            rec.pod_files = await asyncio.to_thread(podfiles.write, kl.config, pod, pod_ip)
         try:
             if rec.volume_paths is None:
                 rec.volume_paths = await volumes.setup(kl.client, kl.config, pod)

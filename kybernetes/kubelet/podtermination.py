@@ -23,7 +23,7 @@ import logging
 import shutil
 
 from kybernetes.api import registry, status as api_status
-from kybernetes.kubelet import containerspec, hooks, podcontainers
+from kybernetes.kubelet import containerspec, hooks, podcontainers, volumes
 from kybernetes.runtime import cgroups, errors, records, sandboxes
 
 log = logging.getLogger(__name__)
@@ -143,12 +143,7 @@ async def clean_up(kl, pod: dict, found: list[records.ContainerStatus]) -> None:
     for c in sorted(found, key=lambda c: bool(c.labels.get(sandboxes.SANDBOX_LABEL))):
         await remove_quietly(kl.runtime, c.id)
     await kl.pod_network.teardown(uid)
-    try:
-        from kybernetes.kubelet import volumes
-    except ImportError:
-        await asyncio.to_thread(shutil.rmtree, kl.config.pod_dir(uid), True)
-    else:
-        await volumes.teardown(kl.config, uid)
+    await volumes.teardown(kl.config, uid)
     await asyncio.to_thread(cgroups.remove, containerspec.pod_cgroup(kl.config, uid))
     if meta.get("name") and meta.get("namespace"):
         await asyncio.to_thread(shutil.rmtree, kl.config.pod_log_dir(meta["namespace"], meta["name"], uid),
