@@ -74,6 +74,7 @@ class Runtime:
         self.log_max_size, self.log_max_files = log_max_size, log_max_files
         # Host paths a container on the fallback image must not see.
         self.hidden_host_paths = [self.data_dir, "/tmp", "/var/tmp"] + list(hidden_host_paths or [])
+        self._metas: dict[str, tuple[tuple[int, int, int], dict]] = {}  # the listing's parsed meta.json
 
     def container_dir(self, container_id: str) -> str:
         if not _ID.match(container_id):
@@ -273,16 +274,36 @@ class Runtime:
 
     def _list(self) -> list[records.ContainerStatus]:
         out = []
+        seen = set()
         for cid in sorted(os.listdir(self.containers_dir)):
             if not _ID.match(cid):
                 continue
             cdir = os.path.join(self.containers_dir, cid)
-            meta = records.load_meta(cdir)
+            meta = self._cached_meta(cid, cdir)
             if meta is None:
                 continue
+            seen.add(cid)
             out.append(records.status(meta, self.runc.read_state(cid), records.load_exit(cdir),
                                       records.shim_pid(cdir, cid) is not None))
+        for cid in set(self._metas) - seen:
+            del self._metas[cid]
+        self.runc.forget_states(seen)
         return out
+
+    def _cached_meta(self, cid: str, cdir: str) -> dict | None:
+        """meta.json, parsed again only when it was replaced (create, start)."""
+        try:
+            st = os.stat(os.path.join(cdir, "meta.json"))
+        except FileNotFoundError:
+            return None
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        cached = self._metas.get(cid)
+        if cached is None or cached[0] != key:
+            meta = records.load_meta(cdir)
+            if meta is None:
+                return None
+            cached = self._metas[cid] = (key, meta)
+        return cached[1]
 
     def stdin_path(self, container_id: str) -> str | None:
         """The FIFO that is the container's stdin (created with ``stdin=True``), else None."""

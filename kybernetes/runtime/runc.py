@@ -38,6 +38,7 @@ class Runc:
         self.root = os.path.abspath(root)
         self.binary = binary
         self.log_path = log_path or os.path.join(self.root, "runc.log")
+        self._states: dict[str, tuple[tuple[int, int, int], tuple[int, int]]] = {}
         os.makedirs(self.root, mode=0o700, exist_ok=True)
 
     def command(self, verb: str, *args: str, log_path: str | None = None) -> list[str]:
@@ -112,16 +113,31 @@ class Runc:
         reads as ``running``: we never pause one.
         """
         state_dir = os.path.join(self.root, container_id)
+        path = os.path.join(state_dir, "state.json")
         try:
-            with open(os.path.join(state_dir, "state.json"), "rb") as f:
-                st = json.loads(f.read())
-            pid, start = int(st["init_process_pid"]), int(st["init_process_start"])
+            # runc replaces the file (rename) on each change: parsed again only then.
+            st_ = os.stat(path)
+            key = (st_.st_ino, st_.st_mtime_ns, st_.st_size)
+            cached = self._states.get(container_id)
+            if cached is not None and cached[0] == key:
+                pid, start = cached[1]
+            else:
+                with open(path, "rb") as f:
+                    st = json.loads(f.read())
+                pid, start = int(st["init_process_pid"]), int(st["init_process_start"])
+                self._states[container_id] = (key, (pid, start))
         except (FileNotFoundError, NotADirectoryError, ValueError, KeyError, TypeError):
+            self._states.pop(container_id, None)
             return None
         if pid > 0 and _start_time(pid) == start:
             created = os.path.exists(os.path.join(state_dir, "exec.fifo"))
             return {"id": container_id, "pid": pid, "status": "created" if created else "running"}
         return {"id": container_id, "pid": 0, "status": "stopped"}
+
+    def forget_states(self, keep: set[str]) -> None:
+        """Drop ``read_state``'s parsed records of containers not in ``keep``."""
+        for cid in set(self._states) - keep:
+            del self._states[cid]
 
     async def list(self) -> list[dict]:
         """Every container in our state root."""
