@@ -3,11 +3,13 @@
 Starts a real ``kyb server`` (the API server alone), creates 1,000 Services,
 runs the DNS server in a process of its own (as the addon's pod would) and
 drives it from several client processes over UDP on loopback, each keeping a
-window of queries in flight. Prints queries/s and the DNS process's CPU time
-per query for: A queries of service names (the hot path), the NXDOMAIN
-answers that search-path expansions get, SRV queries, and a cold start (the
-first query of every name). No assertions: figures for BENCHMARKS.md and
+window of queries in flight. Prints (a markdown table on stdout, progress on
+stderr) queries/s and queries per CPU-second of the DNS process for: A
+queries of service names (the hot path), the NXDOMAIN answers that
+search-path expansions get, SRV queries, and a cold start (the first query of
+every name). No assertions: figures for BENCHMARKS.md and
 issue 6 (CoreDNS: ~17,000 queries/s per core; the aim: at least 10,000).
+bench/network.py runs the same `measure` as part of its report.
 
     python bench/dns.py [--services 1000] [--clients 2] [--seconds 5]
 """
@@ -109,7 +111,8 @@ def wait_for_dns(port: int, name: str, timeout: float = 30.0) -> None:
 
 
 def run_load(label: str, port: int, pid: int, queries: list[bytes], clients: int, seconds: float,
-             window: int, limit: int | None = None) -> None:
+             window: int, limit: int | None = None) -> tuple[float, float]:
+    """Drive the DNS server at `port` (process `pid`); (queries/s, queries per DNS CPU-second)."""
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
     cpu0 = cpu_seconds(pid)
@@ -125,7 +128,8 @@ def run_load(label: str, port: int, pid: int, queries: list[bytes], clients: int
     elapsed = max(t for _, t in results)
     per_cpu = total / cpu if cpu else float("nan")
     print(f"{label:<34} {total / elapsed:>10,.0f} q/s   {per_cpu:>10,.0f} q per DNS CPU-second"
-          f"   ({total:,} answers, {clients} clients x {window} in flight, {elapsed:.1f}s)", flush=True)
+          f"   ({total:,} answers, {clients} clients x {window} in flight, {elapsed:.1f}s)", file=sys.stderr, flush=True)
+    return total / elapsed, per_cpu
 
 
 def queries_for(names: list[str], qtype: str = "A") -> list[bytes]:
@@ -137,19 +141,15 @@ def queries_for(names: list[str], qtype: str = "A") -> list[bytes]:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--services", type=int, default=1000)
-    parser.add_argument("--clients", type=int, default=2)
-    parser.add_argument("--window", type=int, default=32, help="queries in flight per client")
-    parser.add_argument("--seconds", type=float, default=5.0)
-    args = parser.parse_args()
-
+def measure(services: int = 1000, clients: int = 2, window: int = 32, seconds: float = 5.0) -> dict[str, tuple[float, float]]:
+    """queries/s and queries per DNS CPU-second by kind of query, against a
+    real API server holding `services` Services (progress on stderr)."""
+    results: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-dns-") as tmp, \
             running(Server(tmp, free_port(), args=API_ONLY)) as server:
         t0 = time.monotonic()
-        asyncio.run(create_services(server.kubeconfig, args.services))
-        print(f"created {args.services} Services in {time.monotonic() - t0:.1f}s", flush=True)
+        asyncio.run(create_services(server.kubeconfig, services))
+        print(f"created {services} Services in {time.monotonic() - t0:.1f}s", file=sys.stderr, flush=True)
         port, fake_upstream = free_port(), free_port()  # upstream: a closed loopback port, never used
         dns = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), "--serve-dns", "--kubeconfig", server.kubeconfig,
@@ -157,20 +157,20 @@ def main() -> None:
              "--health-bind", "127.0.0.1", "--health-port", "0", "--ready-port", "0"],
             cwd=ROOT, stderr=open(os.path.join(tmp, "dns.log"), "wb"))
         try:
-            wait_for_dns(port, f"svc-{args.services - 1}.{NS}.svc.cluster.local")
-            names = [f"svc-{i}.{NS}.svc.cluster.local" for i in range(args.services)]
+            wait_for_dns(port, f"svc-{services - 1}.{NS}.svc.cluster.local")
+            names = [f"svc-{i}.{NS}.svc.cluster.local" for i in range(services)]
             random.shuffle(names)
-            # Each name once, one at a time: computing and packing each answer.
-            run_load("cold: first query of each name", port, dns.pid, queries_for(names), 1, 30.0, 1,
-                     limit=len(names))
-            run_load("A, service names", port, dns.pid, queries_for(names), args.clients, args.seconds,
-                     args.window)
-            search = [f"svc-{i}.{NS}.svc.cluster.local.{NS}.svc.cluster.local" for i in range(args.services)]
-            run_load("NXDOMAIN, search-path expansions", port, dns.pid, queries_for(search), args.clients,
-                     args.seconds, args.window)
-            srv = [f"_http._tcp.{n}" for n in names]
-            run_load("SRV, named ports", port, dns.pid, queries_for(srv, "SRV"), args.clients, args.seconds,
-                     args.window)
+            search = [f"svc-{i}.{NS}.svc.cluster.local.{NS}.svc.cluster.local" for i in range(services)]
+            loads = [
+                # Each name once, one at a time: computing and packing each answer.
+                ("cold: first query of each name", queries_for(names), 1, 30.0, 1, len(names)),
+                ("A, service names", queries_for(names), clients, seconds, window, None),
+                ("NXDOMAIN, search-path expansions", queries_for(search), clients, seconds, window, None),
+                ("SRV, named ports", queries_for([f"_http._tcp.{n}" for n in names], "SRV"), clients, seconds,
+                 window, None),
+            ]
+            for label, queries, n_clients, secs, win, limit in loads:
+                results[label] = run_load(label, port, dns.pid, queries, n_clients, secs, win, limit=limit)
         finally:
             dns.send_signal(signal.SIGTERM)
             try:
@@ -178,6 +178,24 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 dns.kill()
                 dns.wait()
+    return results
+
+
+def print_table(results: dict[str, tuple[float, float]]) -> None:
+    print("| kyb dns, UDP on loopback | queries/s | queries per DNS CPU-second |")
+    print("|---|---:|---:|")
+    for label, (qps, per_cpu) in results.items():
+        print(f"| {label} | {qps:,.0f} | {per_cpu:,.0f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--services", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--window", type=int, default=32, help="queries in flight per client")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    print_table(measure(args.services, args.clients, args.window, args.seconds))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """Small programs run inside namespaces for the traffic tests, and their runners.
 
-`SERVER` answers every TCP connection with its name and closes it; `CLIENT`
+`SERVER` answers every TCP connection with its name and closes it once the
+client has (TIME_WAIT stays with the client, so that thousands of
+connections a second, as bench/network.py makes, do not meet the server's
+old ones on reused ports); `CLIENT`
 opens N connections to one address and prints how many answers came from
 whom. `UDP_SERVER` answers every datagram with its name; `UDP_CLIENT` sends N
 datagrams from one source port. They only ever talk to addresses the test created."""
@@ -20,14 +23,16 @@ SERVICES = registry.lookup("", "v1", "services")
 SLICES = registry.lookup("discovery.k8s.io", "v1", "endpointslices")
 
 SERVER = r"""
-import socket, sys, threading
+import socket, sys
 name, port = sys.argv[1].encode(), int(sys.argv[2])
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", port)); s.listen(128); print("ready", flush=True)
+s.bind(("0.0.0.0", port)); s.listen(1024); print("ready", flush=True)
 while True:
     c, _ = s.accept()
     try:
-        c.sendall(name)
+        c.settimeout(2); c.sendall(name); c.recv(1)
+    except OSError:
+        pass
     finally:
         c.close()
 """
