@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from kybernetes.cli import agent, components, images, killall
@@ -32,8 +33,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _use_pidfd_child_watcher() -> None:
+    """Reap subprocesses through pidfds on the event loop (Python 3.12's default)
+    instead of 3.11's one waiting thread per child: a kubelet forks runc, shims
+    and `ip` for every pod."""
+    if sys.version_info >= (3, 12) or not hasattr(asyncio, "PidfdChildWatcher"):
+        return
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):
+        return  # a kernel before 5.3
+    asyncio.get_event_loop_policy().set_child_watcher(asyncio.PidfdChildWatcher())
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _use_pidfd_child_watcher()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
