@@ -66,3 +66,18 @@ def test_unchanged_service_ports_keep_their_part():
     assert two.parts[svc1] is one.parts[svc1]
     script = nftables.render_partial(one, two)
     assert "ns1/svc1" not in script and "delete chain ip kube-proxy endpoint-" in script and "10.180.0.3" in script
+
+
+def test_removing_one_port_keeps_the_cluster_ip_the_other_port_shares():
+    def two_ports(*names):
+        svc = service("ns1", "svc1", "172.30.0.41")
+        svc["spec"]["ports"] = [{"name": n, "port": p, "protocol": "TCP"} for n, p in (("p80", 80), ("p443", 443))
+                                if n in names]
+        return svc
+    builder = services.StateBuilder("node1")
+    both = nftables.compute(builder.build([two_ports("p80", "p443")], []), cluster_cidr="10.0.0.0/8")
+    one = nftables.compute(builder.build([two_ports("p80")], []), cluster_cidr="10.0.0.0/8", previous=both)
+    script = nftables.render_partial(both, one)
+    assert "delete element ip kube-proxy no-endpoint-services { 172.30.0.41 . tcp . 443 }" in script
+    assert "cluster-ips" not in script
+    assert "cluster-ips" in nftables.render_partial(one, nftables.compute(builder.build([], []), cluster_cidr=""))
