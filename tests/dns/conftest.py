@@ -70,8 +70,6 @@ class FakeUpstream(asyncio.DatagramProtocol):
 async def upstream() -> AsyncIterator[FakeUpstream]:
     loop = asyncio.get_running_loop()
     fake = FakeUpstream()
-    transport, _ = await loop.create_datagram_endpoint(lambda: fake, local_addr=("127.0.0.1", 0))
-    fake.port = transport.get_extra_info("sockname")[1]
 
     async def tcp(reader, writer):
         with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
@@ -82,7 +80,18 @@ async def upstream() -> AsyncIterator[FakeUpstream]:
                 await writer.drain()
         writer.close()
 
-    tcp_server = await asyncio.start_server(tcp, "127.0.0.1", fake.port)
+    # UDP and TCP on one port: the UDP port the kernel picks may be taken for
+    # TCP by another process on this shared machine, so pick again until both bind.
+    for _attempt in range(50):
+        transport, _ = await loop.create_datagram_endpoint(lambda: fake, local_addr=("127.0.0.1", 0))
+        fake.port = transport.get_extra_info("sockname")[1]
+        try:
+            tcp_server = await asyncio.start_server(tcp, "127.0.0.1", fake.port)
+            break
+        except OSError:
+            transport.close()
+    else:
+        pytest.fail("no port free for both UDP and TCP on 127.0.0.1")
     try:
         yield fake
     finally:
