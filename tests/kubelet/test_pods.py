@@ -85,6 +85,12 @@ async def test_on_failure_restarts_until_crash_loop(node, namespace):
     # The previous container is kept for `logs --previous`, older ones are removed.
     log_dir = os.path.join(node.config.pod_log_dir(namespace, "crash", pod["metadata"]["uid"]), "c")
     assert sorted(os.listdir(log_dir))[:2] == ["0.log", "1.log"]
+    # The delay grows: 10 s, then 20 s (doubling up to 300 s).
+    pod = await node.wait_pod(
+        namespace, "crash",
+        lambda p: "back-off 20s" in ((status_of(p, "c").get("state", {}).get("waiting") or {}).get("message") or ""),
+        timeout=60, what="the second back-off")
+    assert status_of(pod, "c")["restartCount"] >= 2
 
 
 async def test_liveness_failure_restarts_and_readiness_drives_ready(node, namespace):
