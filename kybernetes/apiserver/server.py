@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from kybernetes.api import openapi, registry, status
+from kybernetes.api import openapi, openapi_v2, openapi_v2_protobuf, registry, status
 from kybernetes.apiserver import (admission, allocation, authn, authz, bootstrap, componentstatuses,
                                   deleting, discovery, encoding, pki, reading, requestinfo, resource_store,
                                   strategies, subresources, tokens, watchcache, watching, writing)
@@ -207,6 +207,12 @@ async def _non_resource(request: web.Request, state: State) -> web.StreamRespons
         body = discovery.resource_list(parts[1], parts[2])
         if body is not None:
             return _json(body)
+    if path == "/openapi/v2":
+        # kubectl asks for gnostic's protobuf only; JSON to anyone else, as kube-apiserver.
+        if any(media_type in accept for media_type in openapi_v2_protobuf.MEDIA_TYPES):
+            return _json(openapi_v2_protobuf.document_bytes(),
+                         content_type=openapi_v2_protobuf.CONTENT_TYPE)
+        return _json(openapi_v2.json_bytes())
     if path == "/openapi/v3":
         return _json(openapi.root())
     if path.startswith("/openapi/v3/"):
@@ -214,7 +220,8 @@ async def _non_resource(request: web.Request, state: State) -> web.StreamRespons
         if doc is not None:
             return _json(doc)
     if path == "/":
-        paths = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v3", "/readyz", "/version"]
+        paths = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/openapi/v2", "/openapi/v3",
+                 "/readyz", "/version"]
         paths += sorted({f"/apis/{g}" for g, _ in registry.group_versions() if g} |
                         {f"/apis/{g}/{v}" for g, vs in registry.group_versions() if g for v in vs})
         return _json({"paths": sorted(paths)})
