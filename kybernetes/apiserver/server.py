@@ -258,6 +258,10 @@ async def _resource(request: web.Request, state: State, info: requestinfo.Reques
     if r.group == "" and r.plural == "componentstatuses":
         computed = Call(request, info, r, None, user, rendering)  # type: ignore[arg-type]
         return await componentstatuses.serve(computed)
+    if r.virtual and r.group == "" and r.plural == "bindings":
+        pods = state.stores[("", "v1", "pods")]
+        return await subresources.bind(Call(request, info, pods.resource, pods, user, rendering),
+                                       named_by_body=True)
     if r.virtual:
         dummy = Call(request, info, r, None, user, rendering)  # type: ignore[arg-type]
         return await subresources.review(dummy)

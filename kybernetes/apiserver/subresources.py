@@ -90,13 +90,17 @@ def _main(call: Call) -> Call:
     return replace(call, info=replace(call.info, subresource=""))
 
 
-async def bind(call: Call) -> web.Response:
-    """pods/binding: set spec.nodeName once, as kube-scheduler's bind does."""
+async def bind(call: Call, *, named_by_body: bool = False) -> web.Response:
+    """pods/binding: set spec.nodeName once, as kube-scheduler's bind does.
+
+    ``named_by_body``: the top-level ``bindings`` resource (POST
+    /api/v1/namespaces/{ns}/bindings), where the Binding's own name is the
+    pod's; ``call`` is then a call on pods."""
     body = encoding.decode_body(await writing.read_body(call.request), call.request.headers.get("Content-Type"))
     if not isinstance(body, dict):
         raise status.bad_request("the body of the request was not a Binding")
     target = (body.get("target") or {}).get("name")
-    name = call.info.name
+    name = (body.get("metadata") or {}).get("name", "") if named_by_body else call.info.name
     if not target:
         cause = {"reason": "FieldValueRequired", "field": "target.name", "message": "Required value"}
         raise status.invalid("Binding", "", name, [cause],

@@ -85,3 +85,21 @@ def test_openapi_v2_is_served_as_json(kubectl):
     assert doc["definitions"]["io.k8s.api.authentication.v1.TokenReview"][
         "x-kubernetes-group-version-kind"] == [
         {"group": "authentication.k8s.io", "kind": "TokenReview", "version": "v1"}]
+
+
+def test_top_level_binding_assigns_the_pod(kubectl):
+    """POST /api/v1/namespaces/{ns}/bindings: the Binding's name is the pod's
+    (what the pods/binding subresource does, by another path)."""
+    ns = f"t-{uuid.uuid4().hex[:8]}"
+    kubectl("create", "namespace", ns)
+    kubectl("-n", ns, "create", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}}))
+    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "p"},
+               "target": {"apiVersion": "v1", "kind": "Node", "name": "node-a"}}
+    kubectl("-n", ns, "create", "-f", "-", input=json.dumps(binding))
+    pod = json.loads(kubectl("-n", ns, "get", "pod", "p", "-o", "json"))
+    assert pod["spec"]["nodeName"] == "node-a"
+    again = kubectl.run("-n", ns, "create", "-f", "-", input=json.dumps(binding), check=False)
+    assert again.returncode == 1
+    assert 'pod p is already assigned to node "node-a"' in again.stderr
