@@ -6,10 +6,8 @@ API server through a kubeconfig (``kyb server`` runs the first two in process).
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 
-from kybernetes.client import kubeconfig, rest
+from kybernetes.client import commands
 from kybernetes.controllers import context as controller_context
 from kybernetes.controllers import manager
 
@@ -57,22 +55,6 @@ def add_parsers(sub) -> None:
     p.set_defaults(run=run_hollow_nodes)
 
 
-async def _until_signal(main) -> int:
-    loop = asyncio.get_running_loop()
-    task = asyncio.create_task(main)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
-    return 0
-
-
-def _client(args: argparse.Namespace, component: str) -> rest.Client:
-    return rest.Client(kubeconfig.load(args.kubeconfig), component=component)
-
-
 def controller_names(spec: str) -> list[str]:
     if spec in ("*", ""):
         return list(manager.CONTROLLERS)
@@ -80,26 +62,26 @@ def controller_names(spec: str) -> list[str]:
 
 
 async def run_controller_manager(args: argparse.Namespace) -> int:
-    async with _client(args, "kube-controller-manager") as client:
+    async with commands.client(args, "kube-controller-manager") as client:
         cm = manager.ControllerManager(client, controller_settings(args),
                                        controllers=controller_names(args.controllers),
                                        leader_elect=args.leader_elect == "true")
-        return await _until_signal(cm.run())
+        return await commands.until_signal(cm.run())
 
 
 async def run_scheduler(args: argparse.Namespace) -> int:
     from kybernetes.scheduler import scheduler
 
-    async with _client(args, "kube-scheduler") as client:
+    async with commands.client(args, "kube-scheduler") as client:
         s = scheduler.Scheduler(client, scheduler_name=args.scheduler_name,
                                 leader_elect=args.leader_elect == "true")
-        return await _until_signal(s.run())
+        return await commands.until_signal(s.run())
 
 
 async def run_hollow_nodes(args: argparse.Namespace) -> int:
     from kybernetes.kubelet import hollow
 
-    async with _client(args, "hollow-node") as client:
+    async with commands.client(args, "hollow-node") as client:
         nodes = hollow.HollowNodes(client, count=args.count, name_prefix=args.name_prefix,
                                    cpu=args.cpu, memory=args.memory, pods=args.pods)
-        return await _until_signal(nodes.run())
+        return await commands.until_signal(nodes.run())

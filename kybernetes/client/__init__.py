@@ -15,6 +15,7 @@ touches storage or the API server's code. Modules, one concept each:
 - ``leaderelection``: Lease-based leader election.
 - ``events``, ``event_correlation``: the event recorder.
 - ``clock``, ``backoff``: injectable time and jittered back-off.
+- ``commands``: what ``kyb <component>`` commands share (client from flags, run until a signal).
 
 Import the modules themselves: ``from kybernetes.client import informer``.
 """

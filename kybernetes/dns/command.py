@@ -4,10 +4,8 @@ a kubeconfig (in a cluster it runs as the kube-dns Deployment's pods)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 
-from kybernetes.client import kubeconfig, rest
+from kybernetes.client import commands
 from kybernetes.dns import forwarding, server
 
 
@@ -34,13 +32,5 @@ def settings(args: argparse.Namespace) -> server.Settings:
 
 
 async def run(args: argparse.Namespace) -> int:
-    async with rest.Client(kubeconfig.load(args.kubeconfig), component="kyb-dns") as client:
-        task = asyncio.create_task(server.DNSServer(client, settings(args)).run())
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-    return 0
+    async with commands.client(args, "kyb-dns") as client:
+        return await commands.until_signal(server.DNSServer(client, settings(args)).run())

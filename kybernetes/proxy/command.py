@@ -11,10 +11,8 @@ from it and exits, as kube-proxy --cleanup.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 
-from kybernetes.client import kubeconfig, rest
+from kybernetes.client import commands
 from kybernetes.proxy import hosts, proxier
 
 
@@ -39,16 +37,8 @@ async def run(args: argparse.Namespace) -> int:
         await proxier.make_proxier(args.proxy_mode, target, cluster_cidr=args.cluster_cidr,
                                    node_ips=args.node_ip).cleanup()
         return 0
-    async with rest.Client(kubeconfig.load(args.kubeconfig), component="kube-proxy") as client:
-        task = asyncio.create_task(proxier.run_proxy(
+    async with commands.client(args, "kube-proxy") as client:
+        return await commands.until_signal(proxier.run_proxy(
             client, node_name=args.node_name, netns=args.netns, mode=args.proxy_mode,
             cluster_cidr=args.cluster_cidr, node_ips=args.node_ip,
             min_sync_period=args.min_sync_period, sync_period=args.sync_period))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
-    return 0
