@@ -261,8 +261,10 @@ async def _agent(args: argparse.Namespace, data_dir: str, ca: pki.Pair, server_u
         join.check_node_name(node_name)
         files = await asyncio.to_thread(agent.prepare_local, data_dir, ca, node_name, server_url,
                                         cluster, passwords)
+        # k3s marks its server's node with the control-plane role (`kubectl get nodes` ROLES).
+        labels = {"node-role.kubernetes.io/control-plane": "true", **agent.node_labels(args.node_label)}
         config = agent.kubelet_config(data_dir, node_name, files, cluster,
-                                      labels=agent.node_labels(args.node_label), port=args.kubelet_port)
+                                      labels=labels, port=args.kubelet_port)
         await agent.run_node(config, files, server_url,
                              proxy_mode=None if args.disable_kube_proxy else args.proxy_mode)
     except asyncio.CancelledError:

@@ -125,6 +125,10 @@ def test_server_and_agent_nodes_ready(tmp_path):
             assert node["spec"]["podCIDR"].startswith(str(c.plan.cluster_cidr).rsplit(".", 2)[0])
             internal = [a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP"]
             assert internal and all(a.startswith(str(c.plan.node_network).rsplit(".", 1)[0]) for a in internal)
+        # The server's own node carries the control-plane role, as k3s's does.
+        roles = kubectl("get", "nodes", "--no-headers", "-o", "custom-columns=N:.metadata.name,R:.metadata.labels.node-role\\.kubernetes\\.io/control-plane")
+        assert {line.split()[0]: line.split()[1] for line in roles.splitlines()} == {
+            c.node_names[0]: "true", c.node_names[1]: "<none>"}
         # The agent took the network plan from the server: its record says so.
         with open(os.path.join(c.agents[0].data_dir, "agent", "node.json")) as f:
             record = json.load(f)
