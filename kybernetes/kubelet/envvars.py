@@ -123,16 +123,18 @@ def _field_value(pod: dict, field_path: str) -> str:
     if field_path == "status.hostIP":
         return status.get("hostIP", "")
     if field_path == "status.hostIPs":
-        ips = [i.get("ip") for i in status.get("hostIPs") or []] or \
-            ([status["hostIP"]] if status.get("hostIP") else [])
-        return ",".join(ips)
+        return _ips(status, "hostIP")
     if field_path == "status.podIP":
         return status.get("podIP", "")
     if field_path == "status.podIPs":
-        ips = [i.get("ip") for i in status.get("podIPs") or []] or \
-            ([status["podIP"]] if status.get("podIP") else [])
-        return ",".join(ips)
+        return _ips(status, "podIP")
     return fieldpath.pod_field(pod, field_path)
+
+
+def _ips(status: dict, field: str) -> str:
+    """``status.hostIPs`` / ``status.podIPs`` joined by commas; the singular field when the list is unset."""
+    ips = [i.get("ip") for i in status.get(field + "s") or []] or ([status[field]] if status.get(field) else [])
+    return ",".join(ips)
 
 
 class _Cache:
@@ -144,28 +146,22 @@ class _Cache:
         self.secrets: dict[str, dict | None] = {}
 
     async def config_map(self, name: str, optional: bool) -> dict | None:
-        if name not in self.config_maps:
-            try:
-                self.config_maps[name] = await sources.config_map(self.client, self.namespace, name)
-            except sources.NotFound as e:
-                if not optional:
-                    raise EnvError(str(e)) from e
-                return None
-            except sources.SourceError as e:
-                raise EnvError(str(e)) from e
-        return self.config_maps[name]
+        return await self._read(self.config_maps, sources.config_map, name, optional)
 
     async def secret(self, name: str, optional: bool) -> dict | None:
-        if name not in self.secrets:
+        return await self._read(self.secrets, sources.secret, name, optional)
+
+    async def _read(self, cache: dict[str, dict | None], read, name: str, optional: bool) -> dict | None:
+        if name not in cache:
             try:
-                self.secrets[name] = await sources.secret(self.client, self.namespace, name)
+                cache[name] = await read(self.client, self.namespace, name)
             except sources.NotFound as e:
                 if not optional:
                     raise EnvError(str(e)) from e
                 return None
             except sources.SourceError as e:
                 raise EnvError(str(e)) from e
-        return self.secrets[name]
+        return cache[name]
 
 
 async def container_env(client: rest.Client, pod: dict, container: dict,
