@@ -9,6 +9,7 @@ port-forward to ``python3 -m http.server`` in a real network namespace.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -90,9 +91,9 @@ async def runtime(tmp_path):
         await assert_clean(rt)
 
 
-@pytest.fixture
-async def kubelet(runtime, pki_dir):
-    host = FakeHost(runtime)
+@contextlib.asynccontextmanager
+async def serving(host: FakeHost, pki_dir):
+    """A KubeletServer for ``host`` on a free loopback port (``host.base``, ``host.port``)."""
     srv = server.KubeletServer(host, cert=pki_dir["serving"].cert, key=pki_dir["serving"].key,
                                client_ca=pki_dir["ca"].cert)
     sock = socket.socket()
@@ -107,6 +108,12 @@ async def kubelet(runtime, pki_dir):
     finally:
         await srv.stop()
         sock.close()
+
+
+@pytest.fixture
+async def kubelet(runtime, pki_dir):
+    async with serving(FakeHost(runtime), pki_dir) as host:
+        yield host
 
 
 async def start(host, name: str, script: str, stdin: bool = False, **kw) -> str:
@@ -387,21 +394,8 @@ GET = b"GET /index.html HTTP/1.0\r\nHost: pod\r\n\r\n"
 
 @pytest.fixture
 async def pf_kubelet(pki_dir, web_netns):
-    host = FakeHost(None, netns=web_netns)
-    srv = server.KubeletServer(host, cert=pki_dir["serving"].cert, key=pki_dir["serving"].key,
-                               client_ca=pki_dir["ca"].cert)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    sock.setblocking(False)
-    await srv.start(sock)
-    host.base = f"https://127.0.0.1:{sock.getsockname()[1]}"
-    host.port = sock.getsockname()[1]
-    try:
+    async with serving(FakeHost(None, netns=web_netns), pki_dir) as host:
         yield host
-    finally:
-        await srv.stop()
-        sock.close()
 
 
 async def test_portforward_spdy(pf_kubelet, pki_dir):
