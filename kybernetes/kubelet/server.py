@@ -60,6 +60,11 @@ def status(code: int, reason: str, message: str) -> web.Response:
     return web.json_response(body, status=code)
 
 
+def _message(e: LookupError) -> str:
+    """A PodHost lookup's message (without the quotes ``str`` puts round a KeyError's)."""
+    return str(e.args[0]) if e.args else str(e)
+
+
 def _peer_identity(request: web.Request) -> tuple[str, list[str]] | None:
     cert = request.transport.get_extra_info("peercert") if request.transport else None
     if not cert:
@@ -159,7 +164,7 @@ class KubeletServer:
         try:
             ref = await self._find(request, previous=opts.previous)
         except LookupError as e:
-            msg = str(e.args[0]) if e.args else str(e)
+            msg = _message(e)
             code, reason = (400, "BadRequest") if opts.previous and "previous" in msg else (404, "NotFound")
             return status(code, reason, msg)
         resp = web.StreamResponse(headers={"Content-Type": "text/plain"})
@@ -178,16 +183,24 @@ class KubeletServer:
 
     # -- exec / attach -------------------------------------------------------------------
 
+    async def _stream_container(self, request: web.Request,
+                                opts: remotecommand.Options) -> ContainerRef | web.Response:
+        """The container an exec or attach streams to, or the error to answer
+        (remotecommand.NewOptions wants a stream; then the container must exist)."""
+        if not (opts.stdin or opts.stdout or opts.stderr):
+            return status(400, "BadRequest", "you must specify at least 1 of stdin, stdout, stderr")
+        try:
+            return await self._find(request)
+        except LookupError as e:
+            return status(404, "NotFound", _message(e))
+
     async def exec(self, request: web.Request) -> web.StreamResponse:
         opts = remotecommand.Options.from_query(request)
         if not opts.command:
             return status(400, "BadRequest", "you must specify at least one command for the container")
-        if not (opts.stdin or opts.stdout or opts.stderr):
-            return status(400, "BadRequest", "you must specify at least 1 of stdin, stdout, stderr")
-        try:
-            ref = await self._find(request)
-        except LookupError as e:
-            return status(404, "NotFound", str(e.args[0]) if e.args else str(e))
+        ref = await self._stream_container(request, opts)
+        if isinstance(ref, web.Response):
+            return ref
         if opts.tty and opts.stderr:
             opts.stderr = False  # a tty merges stderr into stdout
         runtime = self.host.runtime
@@ -199,12 +212,9 @@ class KubeletServer:
 
     async def attach(self, request: web.Request) -> web.StreamResponse:
         opts = remotecommand.Options.from_query(request, attach=True)
-        if not (opts.stdin or opts.stdout or opts.stderr):
-            return status(400, "BadRequest", "you must specify at least 1 of stdin, stdout, stderr")
-        try:
-            ref = await self._find(request)
-        except LookupError as e:
-            return status(404, "NotFound", str(e.args[0]) if e.args else str(e))
+        ref = await self._stream_container(request, opts)
+        if isinstance(ref, web.Response):
+            return ref
         if opts.tty and not ref.tty:
             opts.tty = False
         if opts.tty:
@@ -229,7 +239,7 @@ class KubeletServer:
         try:
             netns = await self.host.pod_netns(ns, pod)
         except LookupError as e:
-            return status(404, "NotFound", str(e.args[0]) if e.args else str(e))
+            return status(404, "NotFound", _message(e))
         uid = request.match_info.get("uid") or self._pod_uid(ns, pod)
         connect = portforward.netns_connector(netns)
         if request.headers.get("Upgrade", "").lower() == "websocket":
