@@ -38,6 +38,26 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def log_tail(path: str, lines: int = 40) -> str:
+    """The last ``lines`` lines of a process's log file ("" when there is none yet)."""
+    try:
+        with open(path) as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def end(proc: subprocess.Popen, sig: int = signal.SIGTERM, *, grace: float = 10) -> None:
+    """End ``proc`` by its PID: ``sig``, then SIGKILL if it has not exited within ``grace`` seconds."""
+    if proc.poll() is None:
+        os.kill(proc.pid, sig)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 @dataclass
 class Server:
     data_dir: str
@@ -74,22 +94,12 @@ class Server:
         raise RuntimeError(f"kyb server not ready in {timeout}s: {self.log_tail()}")
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            with open(os.path.join(self.data_dir, "server.log")) as f:
-                return "".join(f.readlines()[-lines:])
-        except OSError:
-            return ""
+        return log_tail(os.path.join(self.data_dir, "server.log"), lines)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        end(self.proc, sig, grace=10)
         self.proc.stdout.close()
         self.proc = None
 
@@ -204,22 +214,12 @@ class Agent:
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            with open(os.path.join(self.data_dir, "agent.log")) as f:
-                return "".join(f.readlines()[-lines:])
-        except OSError:
-            return ""
+        return log_tail(os.path.join(self.data_dir, "agent.log"), lines)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        end(self.proc, sig, grace=15)
         self.proc = None
 
 
