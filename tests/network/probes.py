@@ -8,6 +8,7 @@ only ever send to cluster addresses the test itself created.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
 import secrets
@@ -15,7 +16,7 @@ import shutil
 import subprocess
 import sys
 
-from kybernetes.network import iproute, safety
+from kybernetes.network import cleanup, cluster, iproute, safety
 from kybernetes.network.addressing import AddressPlan
 
 PING = r"""
@@ -145,3 +146,18 @@ def changes(before: dict[str, set[str]], after: dict[str, set[str]], plan: Addre
         if added or gone:
             found[key] = {"added": sorted(added), "removed": sorted(gone)}
     return found
+
+
+@contextlib.asynccontextmanager
+async def cluster_network(plan: AddressPlan, state_root: str):
+    """A ClusterNetwork on ``plan``; afterwards cleaned up, and the machine's
+    namespaces, links, addresses, routes, iptables, nftables and sysctls
+    compared with how they were before (also when the block failed)."""
+    before = await asyncio.to_thread(machine_state)
+    net = cluster.ClusterNetwork(plan, state_root=state_root)
+    try:
+        yield net
+    finally:
+        await cleanup.cleanup(plan.prefix, plan=plan, state_root=net.state_root)
+        after = await asyncio.to_thread(machine_state)
+        assert changes(before, after, plan) == {}, "the test left traces on the machine"

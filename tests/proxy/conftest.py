@@ -10,7 +10,6 @@ import shutil
 
 import pytest
 
-from kybernetes.network import cleanup, cluster
 from tests import servers
 from tests.e2e.cluster import API_ONLY, Server, free_port, running
 from tests.network import probes
@@ -44,14 +43,8 @@ namespace = servers.namespace_fixture(delete=True)
 async def network(tmp_path, plan):
     """A ClusterNetwork on the module's plan, cleaned up afterwards; the machine's
     namespaces, links, routes, iptables, nftables and sysctls must be as before."""
-    before = await asyncio.to_thread(probes.machine_state)
-    net = cluster.ClusterNetwork(plan, state_root=str(tmp_path / "state"))
-    try:
+    async with probes.cluster_network(plan, str(tmp_path / "state")) as net:
         yield net
-    finally:
-        await cleanup.cleanup(plan.prefix, plan=plan, state_root=net.state_root)
-        after = await asyncio.to_thread(probes.machine_state)
-        assert probes.changes(before, after, plan) == {}, "the test left traces on the machine"
 
 
 @pytest.fixture
