@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import time
 import uuid
 
 import pytest
@@ -14,6 +13,7 @@ from kybernetes.api import registry
 from kybernetes.api.status import StatusError
 from kybernetes.kubelet import hollow
 from tests import servers
+from tests.polling import eventually
 
 NODES = registry.lookup("", "v1", "nodes")
 PODS = registry.lookup("", "v1", "pods")
@@ -37,15 +37,6 @@ async def nodes(client):
     for name in hn.names:
         with contextlib.suppress(StatusError):
             await client.delete(NODES, name)
-
-
-async def eventually(fn, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await fn()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.1)
 
 
 def bound_pod(name: str, node: str, **extra) -> dict:

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ from kybernetes.kubelet import config as kconfig
 from kybernetes.kubelet import node_status, stats
 from kybernetes.runtime import containers
 from tests import servers
+from tests.polling import eventually
 from tests.e2e.cluster import API_ONLY, Kubectl
 
 NODES = registry.lookup("", "v1", "nodes")
@@ -122,15 +122,6 @@ async def test_wait_for_pod_cidr_sees_the_nodeipam_write(client, config):
     assert await asyncio.wait_for(node_status.wait_for_pod_cidr(client, config.node_name), 5) == "10.77.5.0/24"
 
 
-async def _eventually(fn, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await fn()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(0.1)
-
-
 async def test_reporter_renews_the_lease_and_posts_ready_status(client, config, runtime, server):
     registered = await node_status.register(client, config, addresses=ADDRESSES, runtime=runtime)
     ready_errors: list[str] = []
@@ -141,7 +132,7 @@ async def test_reporter_renews_the_lease_and_posts_ready_status(client, config, 
         async def lease():
             with contextlib.suppress(StatusError):
                 return await client.get(LEASES, config.node_name, "kube-node-lease")
-        first = await _eventually(lease)
+        first = await eventually(lease, timeout=15)
         assert first["spec"]["holderIdentity"] == config.node_name
         assert first["spec"]["leaseDurationSeconds"] == 40
         assert first["metadata"]["ownerReferences"] == [
@@ -151,13 +142,13 @@ async def test_reporter_renews_the_lease_and_posts_ready_status(client, config, 
         async def renewed():
             now = await lease()
             return now if now["spec"]["renewTime"] > first["spec"]["renewTime"] else None
-        assert await _eventually(renewed)
+        assert await eventually(renewed, timeout=15)
 
         async def ready():
             node = await client.get(NODES, config.node_name)
             cond = {c["type"]: c for c in node["status"]["conditions"]}
             return node if cond["Ready"]["status"] == "True" else None
-        node = await _eventually(ready)
+        node = await eventually(ready, timeout=15)
         cond = {c["type"]: c for c in node["status"]["conditions"]}
         assert cond["Ready"]["reason"] == "KubeletReady"
         assert cond["Ready"]["message"] == "kubelet is posting ready status"
@@ -171,7 +162,7 @@ async def test_reporter_renews_the_lease_and_posts_ready_status(client, config, 
             n = await client.get(NODES, config.node_name)
             c = {x["type"]: x for x in n["status"]["conditions"]}
             return c if c["Ready"]["lastHeartbeatTime"] > cond["Ready"]["lastHeartbeatTime"] else None
-        later = await _eventually(heartbeat)
+        later = await eventually(heartbeat, timeout=15)
         assert later["Ready"]["lastTransitionTime"] == transition  # no transition, only a heartbeat
         assert later["MemoryPressure"]["lastTransitionTime"] == pressure_since
 
@@ -182,7 +173,7 @@ async def test_reporter_renews_the_lease_and_posts_ready_status(client, config, 
             n = await client.get(NODES, config.node_name)
             c = {x["type"]: x for x in n["status"]["conditions"]}
             return c if c["Ready"]["status"] == "False" else None
-        c = await _eventually(not_ready)
+        c = await eventually(not_ready, timeout=15)
         assert c["Ready"]["reason"] == "KubeletNotReady"
         assert c["Ready"]["message"] == "PLEG is not healthy: pleg was last seen active 3m0s ago"
 

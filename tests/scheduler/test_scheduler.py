@@ -10,6 +10,7 @@ from kybernetes.api import registry
 from kybernetes.api.status import StatusError
 from kybernetes.kubelet import hollow
 from kybernetes.scheduler import scheduler
+from tests.polling import eventually
 from tests.scheduler.conftest import running
 
 PODS = registry.lookup("", "v1", "pods")
@@ -21,16 +22,6 @@ def pod(name: str, cpu: str = "100m", **spec) -> dict:
     return {"metadata": {"name": name},
             "spec": {"containers": [{"name": "c", "image": "busybox",
                                      "resources": {"requests": {"cpu": cpu}}}], **spec}}
-
-
-async def eventually(fn, timeout: float = 10.0, interval: float = 0.1):
-    """Poll ``fn`` (async) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await fn()
-        if value or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(interval)
 
 
 async def node_of(client, namespace: str, name: str) -> str | None:
