@@ -29,28 +29,29 @@ class ProjectionError(Exception):
 
 async def _config_map(client: rest.Client, namespace: str, src: dict, default_mode: int | None
                       ) -> dict[str, FileProjection]:
-    optional = bool(src.get("optional"))
-    try:
-        data = sources.config_map_data(await sources.config_map(client, namespace, src.get("name", "")))
-    except sources.NotFound:
-        if not optional:
-            raise
-        data = {}
-    return payloads.keyed(data, src.get("items"), default_mode, optional,
-                          "configmap references non-existent config key: %s")
+    return await _keyed(client, namespace, src.get("name", ""), src, default_mode,
+                        sources.config_map, sources.config_map_data,
+                        "configmap references non-existent config key: %s")
 
 
 async def _secret(client: rest.Client, namespace: str, name: str, src: dict,
                   default_mode: int | None) -> dict[str, FileProjection]:
+    return await _keyed(client, namespace, name, src, default_mode, sources.secret, sources.secret_data,
+                        "references non-existent secret key: %s")
+
+
+async def _keyed(client: rest.Client, namespace: str, name: str, src: dict, default_mode: int | None,
+                 read, data_of, missing_key: str) -> dict[str, FileProjection]:
+    """A ConfigMap's or Secret's keys as files (``items`` picks and renames);
+    an optional one that does not exist projects nothing."""
     optional = bool(src.get("optional"))
     try:
-        data = sources.secret_data(await sources.secret(client, namespace, name))
+        data = data_of(await read(client, namespace, name))
     except sources.NotFound:
         if not optional:
             raise
         data = {}
-    return payloads.keyed(data, src.get("items"), default_mode, optional,
-                          "references non-existent secret key: %s")
+    return payloads.keyed(data, src.get("items"), default_mode, optional, missing_key)
 
 
 async def _projected(client: rest.Client, pod: dict, volume_dir: str, src: dict,
