@@ -13,6 +13,9 @@ import re
 from kybernetes.api import quantities
 
 _SUBSCRIPT = re.compile(r"^(metadata\.(?:labels|annotations))\['(.*)'\]$")
+# strconv.Quote's backslash escapes.
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f",
+            "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v"}
 
 
 class FieldPathError(Exception):
@@ -24,24 +27,8 @@ def go_quote(s: str) -> str:
     out = ['"']
     for ch in s:
         code = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\a":
-            out.append("\\a")
-        elif ch == "\b":
-            out.append("\\b")
-        elif ch == "\f":
-            out.append("\\f")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\v":
-            out.append("\\v")
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
         elif ch.isprintable() and code != 0xFEFF:
             out.append(ch)
         elif code < 0x80:
