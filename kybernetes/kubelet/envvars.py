@@ -145,11 +145,14 @@ class _Cache:
         self.config_maps: dict[str, dict | None] = {}
         self.secrets: dict[str, dict | None] = {}
 
-    async def config_map(self, name: str, optional: bool) -> dict | None:
-        return await self._read(self.config_maps, sources.config_map, name, optional)
-
-    async def secret(self, name: str, optional: bool) -> dict | None:
-        return await self._read(self.secrets, sources.secret, name, optional)
+    async def data(self, kind: str, name: str, optional: bool) -> dict[str, str] | None:
+        """The ``ConfigMap``'s data or the ``Secret``'s values (decoded); None
+        for an optional one that does not exist."""
+        if kind == "ConfigMap":
+            obj = await self._read(self.config_maps, sources.config_map, name, optional)
+            return None if obj is None else dict(obj.get("data") or {})
+        obj = await self._read(self.secrets, sources.secret, name, optional)
+        return None if obj is None else {k: v.decode(errors="replace") for k, v in sources.secret_data(obj).items()}
 
     async def _read(self, cache: dict[str, dict | None], read, name: str, optional: bool) -> dict | None:
         if name not in cache:
@@ -184,16 +187,13 @@ async def container_env(client: rest.Client, pod: dict, container: dict,
     for src in container.get("envFrom") or []:
         prefix = src.get("prefix") or ""
         if src.get("configMapRef") is not None:
-            ref, what = src["configMapRef"], "configMap"
-            obj = await cache.config_map(ref.get("name", ""), bool(ref.get("optional")))
-            data = {k: v for k, v in ((obj or {}).get("data") or {}).items()}
+            ref, kind, what = src["configMapRef"], "ConfigMap", "configMap"
         elif src.get("secretRef") is not None:
-            ref, what = src["secretRef"], "secret"
-            obj = await cache.secret(ref.get("name", ""), bool(ref.get("optional")))
-            data = {k: v.decode(errors="replace") for k, v in sources.secret_data(obj or {}).items()}
+            ref, kind, what = src["secretRef"], "Secret", "secret"
         else:
             continue
-        if obj is None:
+        data = await cache.data(kind, ref.get("name", ""), bool(ref.get("optional")))
+        if data is None:
             continue
         invalid = []
         for k, v in data.items():
@@ -227,30 +227,18 @@ async def container_env(client: rest.Client, pod: dict, container: dict,
                                                      allocatable)
             except fieldpath.FieldPathError as e:
                 raise EnvError(str(e)) from e
-        elif value_from.get("configMapKeyRef"):
-            ref = value_from["configMapKeyRef"]
-            optional, cm_name, key = bool(ref.get("optional")), ref.get("name", ""), ref.get("key", "")
-            obj = await cache.config_map(cm_name, optional)
-            if obj is None:
+        elif value_from.get("configMapKeyRef") or value_from.get("secretKeyRef"):
+            kind, ref = (("ConfigMap", value_from["configMapKeyRef"]) if value_from.get("configMapKeyRef")
+                         else ("Secret", value_from["secretKeyRef"]))
+            optional, source, key = bool(ref.get("optional")), ref.get("name", ""), ref.get("key", "")
+            data = await cache.data(kind, source, optional)
+            if data is None:
                 continue
-            data = obj.get("data") or {}
             if key not in data:
                 if optional:
                     continue
-                raise EnvError(f"couldn't find key {key} in ConfigMap {ns}/{cm_name}")
+                raise EnvError(f"couldn't find key {key} in {kind} {ns}/{source}")
             env[name] = data[key]
-        elif value_from.get("secretKeyRef"):
-            ref = value_from["secretKeyRef"]
-            optional, s_name, key = bool(ref.get("optional")), ref.get("name", ""), ref.get("key", "")
-            obj = await cache.secret(s_name, optional)
-            if obj is None:
-                continue
-            data = sources.secret_data(obj)
-            if key not in data:
-                if optional:
-                    continue
-                raise EnvError(f"couldn't find key {key} in Secret {ns}/{s_name}")
-            env[name] = data[key].decode(errors="replace")
 
     for k, v in service_vars.items():
         env.setdefault(k, v)
