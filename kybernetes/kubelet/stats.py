@@ -320,7 +320,7 @@ class StatsProvider:
         seen.add(key)
         out["cpu"] = self._cpu_stats(key, pod_sample, now, start)
         out["memory"] = self._memory(pod_sample, now)
-        netns = ((records.load_meta(self.runtime.container_dir(sandbox.id)) or {})
+        netns = (sandboxes.load_meta(self.runtime, sandbox.id)
                  .get("config", {}).get("netns_path")) if sandbox else None
         if netns and os.path.exists(netns):
             net = network(netns, now)

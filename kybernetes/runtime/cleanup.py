@@ -4,7 +4,8 @@ What ``kyb killall`` does for the runtime, as ``k3s-killall.sh`` does for
 containerd: SIGKILL every container in our runc root (never the system's),
 delete its runc state, let the shims record the exits and end (killing any
 that linger), unmount every overlay below our containers dir, remove the
-cgroups under our cgroup parent, and delete the container directories. Logs
+cgroups under our cgroup parent, and delete the container directories; the
+pinned sandboxes' namespace mounts are unmounted and their dirs deleted. Logs
 (kept by the kubelet elsewhere) and the image store stay.
 """
 
@@ -15,7 +16,7 @@ import os
 import shutil
 import signal
 
-from kybernetes.runtime import cgroups, containers, errors, records, rootfs
+from kybernetes.runtime import cgroups, containers, errors, pins, records, rootfs
 
 
 async def killall(runtime: containers.Runtime) -> list[str]:
@@ -39,10 +40,20 @@ async def killall(runtime: containers.Runtime) -> list[str]:
             await _force(runtime, cid, cdir)
         if not os.path.isdir(cdir) and await runtime.runc.state(cid) is not None:
             await _force(runtime, cid, cdir)
-    # Anything else mounted under our dir (a crash between mount and record).
-    for mp in rootfs.mounts_under(runtime.containers_dir):
+    if os.path.isdir(runtime.sandboxes_dir):
+        boxes = sorted(os.listdir(runtime.sandboxes_dir))
+        for sandbox_id in boxes:
+            try:
+                await pins.remove(runtime.sandboxes_dir, sandbox_id)
+            except errors.ContainerRuntimeError:
+                pass  # unmounted lazily below
+        ids += boxes
+    # Anything else mounted under our dirs (a crash between mount and record).
+    for mp in rootfs.mounts_under(runtime.containers_dir) + rootfs.mounts_under(runtime.sandboxes_dir):
         proc = await asyncio.create_subprocess_exec("umount", "--lazy", mp)
         await proc.wait()
+    if not rootfs.mounts_under(runtime.sandboxes_dir):
+        await asyncio.to_thread(shutil.rmtree, runtime.sandboxes_dir, True)
     await asyncio.to_thread(cgroups.remove, runtime.cgroup_parent)
     return ids
 

@@ -29,7 +29,7 @@ import sys
 import time
 import tty as tty_mod
 
-from kybernetes.runtime import (cgroups, errors, images, processes, records, rootfs, runc,
+from kybernetes.runtime import (cgroups, errors, images, pins, processes, records, rootfs, runc,
                                 shim, spec, users)
 
 SHIM_TIMEOUT = 60.0
@@ -68,6 +68,8 @@ class Runtime:
         self.data_dir = os.path.realpath(data_dir)
         self.containers_dir = os.path.join(self.data_dir, "containers")
         os.makedirs(self.containers_dir, mode=0o711, exist_ok=True)
+        # Pinned sandboxes (``pins``): listed, stopped and removed here like containers.
+        self.sandboxes_dir = os.path.join(self.data_dir, "sandboxes")
         self.images = image_store or images.ImageStore(os.path.join(self.data_dir, "images"))
         self.runc = runc.Runc(os.path.join(self.data_dir, "runc"), runc_binary)
         self.cgroup_parent = "/" + cgroup_parent.strip("/")
@@ -180,6 +182,8 @@ class Runtime:
 
     async def stop(self, container_id: str, timeout: float = 30.0) -> None:
         """Stop signal (SIGTERM unless configured), ``timeout`` seconds, then SIGKILL."""
+        if pins.exists(self.sandboxes_dir, container_id):
+            return await pins.release(self.sandboxes_dir, container_id)
         cdir, meta = self._meta(container_id)
         st = await self.status(container_id)
         if st.state not in (records.RUNNING, records.CREATED):
@@ -233,6 +237,8 @@ class Runtime:
 
     async def remove(self, container_id: str) -> None:
         """Delete the container (killing it if still running) and all it left on the host."""
+        if os.path.isdir(pins.sandbox_dir(self.sandboxes_dir, container_id)) and _ID.match(container_id):
+            return await pins.remove(self.sandboxes_dir, container_id)
         cdir = self.container_dir(container_id)
         if not os.path.isdir(cdir):
             raise errors.ContainerNotFound(f"no container {container_id!r}")
@@ -263,6 +269,8 @@ class Runtime:
     # -- reading -----------------------------------------------------------
 
     async def status(self, container_id: str) -> records.ContainerStatus:
+        if _ID.match(container_id) and (box := pins.status(self.sandboxes_dir, container_id)) is not None:
+            return box
         cdir, meta = self._meta(container_id)
         return records.status(meta, self.runc.read_state(container_id), records.load_exit(cdir),
                               records.shim_pid(cdir, container_id) is not None)
@@ -288,7 +296,7 @@ class Runtime:
         for cid in set(self._metas) - seen:
             del self._metas[cid]
         self.runc.forget_states(seen)
-        return out
+        return out + pins.list_all(self.sandboxes_dir)
 
     def _cached_meta(self, cid: str, cdir: str) -> dict | None:
         """meta.json, parsed again only when it was replaced (create, start)."""

@@ -6,26 +6,30 @@ Design (Kubernetes' "pause container", as containerd runs it):
   (``ip netns`` style, a bind-mounted nsfs file with a veth into the node's
   bridge); the runtime only joins it by path, so pod networking survives any
   container restart and is torn down by the network package;
-* an **infra container** (``sleep infinity`` from the host fallback image,
-  read-only root, no capabilities, no privilege escalation) is started in
-  that network namespace with new **IPC** and **UTS** namespaces (the pod's
-  hostname is set there) and, with ``shareProcessNamespace``, the pod's
-  **pid** namespace; app containers then join ``/proc/<infra pid>/ns/{ipc,
-  uts[,pid]}``, so they share System V IPC, the hostname and, optionally,
-  one process tree;
-* the infra container is a container like the others (same shim, same
-  re-adoption after a kubelet restart), labelled ``io.kybernetes.sandbox``.
-
-The infra process ignores SIGTERM (it is pid 1 of its namespace and has no
-handler), so a sandbox is stopped with SIGKILL, as containerd stops pause.
+* the **IPC** and **UTS** namespaces (the pod's hostname is set there) are
+  pinned without a process (``pins``, as CRI-O's ``drop_infra_ctr``): two
+  nsfs bind mounts under the runtime's ``sandboxes/<id>``; the sandbox id
+  is that directory's name;
+* with ``shareProcessNamespace`` the pod needs a **pid** namespace, which
+  dies with its init: an **infra container** (``sleep infinity`` from the
+  host fallback image, read-only root, no capabilities, no privilege
+  escalation) is started in the network namespace with new IPC, UTS and pid
+  namespaces, and is the sandbox; it is a container like the others (same
+  shim, same re-adoption after a kubelet restart). Its process ignores
+  SIGTERM (pid 1 of its namespace, no handler), so it is stopped with
+  SIGKILL, as containerd stops pause;
+* app containers join the sandbox's ``ipc``, ``uts`` (and ``pid``) by path;
+  either kind is listed by the runtime with the label
+  ``io.kybernetes.sandbox``, so the kubelet treats both alike.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field
 
-from kybernetes.runtime import containers, errors, records, spec
+from kybernetes.runtime import containers, errors, pins, records, spec
 
 SANDBOX_LABEL = "io.kybernetes.sandbox"
 SHARE_PID = "io.kybernetes.share-pid"
@@ -49,7 +53,14 @@ class SandboxConfig:
 
 
 async def run_sandbox(runtime: containers.Runtime, config: SandboxConfig) -> str:
-    """Create and start the infra container; return its id (the sandbox id)."""
+    """Pin the pod's namespaces (or start its infra container); return the sandbox id."""
+    if not config.share_pid:
+        sandbox_id = secrets.token_hex(32)
+        meta = {"config": {"name": config.name, "netns_path": config.netns_path,
+                           "labels": {**config.labels, SANDBOX_LABEL: "true"},
+                           "annotations": dict(config.annotations)}}
+        await pins.create(runtime.sandboxes_dir, sandbox_id, meta, config.hostname)
+        return sandbox_id
     infra = spec.ContainerConfig(
         name=config.name, image=INFRA_IMAGE, command=["sleep", "infinity"],
         hostname=config.hostname, netns_path=config.netns_path, host_network=config.host_network,
@@ -73,6 +84,8 @@ async def namespaces(runtime: containers.Runtime, sandbox_id: str) -> dict[str, 
     Raises ``ContainerStateError`` unless the infra container is running, so
     a dead sandbox's recycled pid is never joined.
     """
+    if pins.exists(runtime.sandboxes_dir, sandbox_id):
+        return pins.namespaces(runtime.sandboxes_dir, sandbox_id)
     st = await runtime.status(sandbox_id)
     if st.state != records.RUNNING or not st.pid:
         raise errors.ContainerStateError(f"sandbox {sandbox_id} is not running ({st.state})")
@@ -82,6 +95,13 @@ async def namespaces(runtime: containers.Runtime, sandbox_id: str) -> dict[str, 
     if share_pid:
         out["pid"] = f"/proc/{st.pid}/ns/pid"
     return {k: v for k, v in out.items() if os.path.exists(v)}
+
+
+def load_meta(runtime: containers.Runtime, sandbox_id: str) -> dict:
+    """The sandbox's record (``config.netns_path`` and others), pinned or infra container."""
+    if pins.exists(runtime.sandboxes_dir, sandbox_id):
+        return records.load_meta(pins.sandbox_dir(runtime.sandboxes_dir, sandbox_id)) or {}
+    return records.load_meta(runtime.container_dir(sandbox_id)) or {}
 
 
 def join(config: spec.ContainerConfig, ns: dict[str, str], netns_path: str | None = None,

@@ -127,10 +127,10 @@ async def test_summary_of_a_pod_with_a_memory_hungry_container(config, runtime, 
     assert by_name["idle"]["memory"]["workingSetBytes"] < 16 << 20
     assert hog["rootfs"]["capacityBytes"] > 0
     assert hog["logs"]["usedBytes"] > 0 and hog["logs"]["inodesUsed"] == 1  # its "ready" line
-    # pod level: the pod cgroup (sandbox and both containers)
+    # pod level: the pod cgroup (both containers)
     assert pod["memory"]["workingSetBytes"] >= hog["memory"]["workingSetBytes"]
     assert pod["cpu"]["usageCoreNanoSeconds"] >= hog["cpu"]["usageCoreNanoSeconds"]
-    assert pod["process_stats"]["process_count"] == 3
+    assert pod["process_stats"]["process_count"] == 2  # both containers; the sandbox has no process
     assert pod["network"]["name"] == "eth0" and pod["network"]["txBytes"] >= 1000
     assert [i["name"] for i in pod["network"]["interfaces"]] == ["eth0"]
     volumes = {v["name"]: v for v in pod["volume"]}

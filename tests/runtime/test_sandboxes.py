@@ -1,4 +1,5 @@
-"""Pod sandboxes: an infra container holding IPC/UTS (and optionally pid), a netns joined by path.
+"""Pod sandboxes: IPC/UTS pinned by bind mounts (an infra container when the pid
+namespace is shared), a netns joined by path.
 
 The network namespace is a fresh one made with ``ip netns add`` under a
 unique name and deleted afterwards: no interfaces, no addresses, no
@@ -13,7 +14,7 @@ import subprocess
 
 import pytest
 
-from kybernetes.runtime import records, sandboxes, spec
+from kybernetes.runtime import cleanup, records, rootfs, sandboxes, spec
 
 from .helpers import run, stdout_lines
 
@@ -46,15 +47,30 @@ async def test_app_containers_join_the_sandbox(runtime, netns):
     hostname, ipc, net, links, nprocs, memcg = stdout_lines(log)
     assert memcg.endswith(f":memory:{pod_cgroup}/{st.id}")
     assert hostname == "web-0"
-    assert ipc == os.readlink(f"/proc/{infra.pid}/ns/ipc")
+    assert ipc == f"ipc:[{os.stat(ns['ipc']).st_ino}]"
+    assert infra.pid is None  # no process holds them
     assert net == f"net:[{os.stat(netns).st_ino}]"
     assert links.split() == ["lo"]
-    assert int(nprocs) <= 4  # its own pid namespace: the infra's sleep is not visible
+    assert int(nprocs) <= 4  # its own pid namespace
+    assert sandbox in {c.id for c in await runtime.list()}
+    # A new runtime on the same data dir (a kubelet restart) finds it running.
+    again = type(runtime)(runtime.data_dir, runc_binary=runtime.runc.binary, cgroup_parent=runtime.cgroup_parent)
+    assert (await again.status(sandbox)).state == records.RUNNING
     await sandboxes.stop_sandbox(runtime, sandbox)
     assert (await runtime.status(sandbox)).state == records.EXITED
+    assert not rootfs.mounts_under(runtime.sandboxes_dir)
     with pytest.raises(Exception):
         await sandboxes.namespaces(runtime, sandbox)
     await sandboxes.remove_sandbox(runtime, sandbox)
+    assert sandbox not in {c.id for c in await runtime.list()}
+
+
+async def test_killall_unpins_sandboxes(runtime):
+    sandbox = await sandboxes.run_sandbox(runtime, sandboxes.SandboxConfig(name="default_k_uid3", hostname="k"))
+    assert rootfs.mounts_under(runtime.sandboxes_dir)
+    assert sandbox in await cleanup.killall(runtime)
+    assert not rootfs.mounts_under(runtime.sandboxes_dir)
+    assert not os.path.exists(runtime.sandboxes_dir)
 
 
 async def test_shared_process_namespace(runtime):
