@@ -4,7 +4,8 @@ The server runs as a subprocess on a free loopback port with a data dir of
 its own; ``stop`` ends it by its PID (SIGTERM, then SIGKILL). It runs the
 control plane only (``--disable-agent``) unless made with ``agent=True``;
 clusters with real nodes pass a network plan of their own (``plan_flags``
-of ``tests/network/probes.free_plan()``) and end with ``killall``. ``Agent``
+of ``tests/network/probes.free_plan()``) and end with ``killall``;
+``kubectl_cluster`` is such a cluster with kubectl, its nodes Ready. ``Agent``
 runs ``kyb agent`` the same way. ``kubectl``
 runs with the kubeconfig the server wrote and a discovery cache dir inside
 the test's temporary directory, so nothing outside it is touched.
@@ -272,3 +273,32 @@ def node_cluster(directory: str, *, agents: int = 1, server_args=(), agent_args:
         for data_dir in (server_dir, *(n.data_dir for n in nodes)):
             killall(data_dir)
         asyncio.run(network_cleanup.cleanup(plan.prefix, plan=plan))
+
+
+def wait_nodes_ready(c: NodeCluster, timeout: float = 120) -> None:
+    """Until every node of ``c`` reports Ready=True, as ``c.kubectl`` sees them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        nodes = {n["metadata"]["name"]: n for n in c.kubectl.json("get", "nodes")["items"]}
+        if all(any(cond["type"] == "Ready" and cond["status"] == "True"
+                   for cond in nodes.get(name, {}).get("status", {}).get("conditions", []))
+               for name in c.node_names):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"nodes not Ready in {timeout}s\n{c.logs()}")
+
+
+@contextlib.contextmanager
+def kubectl_cluster(directory: str, **kwargs):
+    """``node_cluster(directory, **kwargs)`` with ``c.kubectl`` (its cache in
+    ``directory``), once every node is Ready; afterwards the machine is checked
+    to be as it was before (namespaces, links, routes, rules, sysctls)."""
+    from tests.network import probes
+
+    before = probes.machine_state()
+    with node_cluster(directory, **kwargs) as c:
+        c.kubectl = Kubectl(c.server, os.path.join(directory, "kubectl-cache"))
+        wait_nodes_ready(c)
+        yield c
+    after = probes.machine_state()
+    assert probes.changes(before, after, c.plan) == {}, "the cluster left traces on the machine"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import sys
 import threading
@@ -23,8 +22,7 @@ import time
 import dnslib
 import pytest
 
-from tests.e2e.cluster import Kubectl, node_cluster
-from tests.network import probes
+from tests.e2e.cluster import kubectl_cluster
 
 PYTHON = "/usr/bin/python3"  # Debian's, in every pod through the host-root fallback image
 WEB_REPLICAS = 3
@@ -132,7 +130,6 @@ class FakeUpstream:
 def services_cluster(directory: str, proxy_mode: str):
     """Two nodes with kube-proxy in ``proxy_mode`` and the DNS addon
     forwarding to a fake upstream; the machine checked to be as it was after."""
-    before = probes.machine_state()
     with contextlib.ExitStack() as stack:
         upstreams: list[FakeUpstream] = []
 
@@ -141,26 +138,10 @@ def services_cluster(directory: str, proxy_mode: str):
             return ["--proxy-mode", proxy_mode,
                     "--dns-upstream", f"{upstreams[0].address}:{upstreams[0].port}"]
 
-        with node_cluster(directory, agents=1, server_args=server_args,
-                          agent_args=("--proxy-mode", proxy_mode)) as c:
-            c.kubectl = Kubectl(c.server, os.path.join(directory, "kubectl-cache"))
+        with kubectl_cluster(directory, agents=1, server_args=server_args,
+                             agent_args=("--proxy-mode", proxy_mode)) as c:
             c.upstream = upstreams[0]
-            wait_nodes_ready(c)
             yield c
-    after = probes.machine_state()
-    assert probes.changes(before, after, c.plan) == {}, "the cluster left traces on the machine"
-
-
-def wait_nodes_ready(c, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        nodes = {n["metadata"]["name"]: n for n in c.kubectl.json("get", "nodes")["items"]}
-        if all(any(cond["type"] == "Ready" and cond["status"] == "True"
-                   for cond in nodes.get(name, {}).get("status", {}).get("conditions", []))
-               for name in c.node_names):
-            return
-        time.sleep(0.5)
-    pytest.fail(f"nodes not Ready in {timeout}s\n{c.logs()}")
 
 
 def apply(c, *objects: dict) -> None:

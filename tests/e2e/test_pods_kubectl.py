@@ -16,22 +16,15 @@ import uuid
 
 import pytest
 
-from tests.e2e.cluster import Kubectl, node_cluster
-from tests.network import probes
+from tests.e2e.cluster import kubectl_cluster, wait_nodes_ready
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="real nodes need root")
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("kyb-nodes")
-    before = probes.machine_state()
-    with node_cluster(str(directory), agents=1) as c:
-        c.kubectl = Kubectl(c.server, str(directory / "kubectl-cache"))
-        _wait_nodes_ready(c)
+    with kubectl_cluster(str(tmp_path_factory.mktemp("kyb-nodes")), agents=1) as c:
         yield c
-    after = probes.machine_state()
-    assert probes.changes(before, after, c.plan) == {}, "the cluster left traces on the machine"
 
 
 @pytest.fixture(scope="module")
@@ -39,18 +32,6 @@ def ns(cluster):
     name = f"t-{uuid.uuid4().hex[:8]}"
     cluster.kubectl("create", "namespace", name)
     return name
-
-
-def _wait_nodes_ready(c, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        nodes = {n["metadata"]["name"]: n for n in c.kubectl.json("get", "nodes")["items"]}
-        if all(any(cond["type"] == "Ready" and cond["status"] == "True"
-                   for cond in nodes.get(name, {}).get("status", {}).get("conditions", []))
-               for name in c.node_names):
-            return
-        time.sleep(0.5)
-    pytest.fail(f"nodes not Ready in {timeout}s\n{c.logs()}")
 
 
 def _pod(c, ns: str, name: str) -> dict:
@@ -146,7 +127,7 @@ def test_sigterm_of_agent_keeps_containers(cluster, ns, busybox):
     time.sleep(1)
     assert procs and procs <= set(cgroups.procs(f"/kybernetes/{node.node_name}"))
     node.start()
-    _wait_nodes_ready(cluster)
+    wait_nodes_ready(cluster)
     time.sleep(2)
     assert _containers(cluster, ns, node.node_name) == before
     with open(cert) as f:
@@ -162,7 +143,7 @@ def test_sigkill_of_server_keeps_containers(cluster, ns, busybox):
     restarts = {name: [s["restartCount"] for s in p["status"]["containerStatuses"]] for name, p in before.items()}
     cluster.server.kill()
     cluster.server.start()
-    _wait_nodes_ready(cluster)
+    wait_nodes_ready(cluster)
     time.sleep(3)  # let the kubelet resync its pods once
     after = {p["metadata"]["name"]: p for p in cluster.kubectl.json("-n", ns, "get", "pods")["items"]}
     assert set(after) == set(before)
@@ -190,7 +171,7 @@ def test_sigterm_of_server_keeps_containers(cluster, ns, busybox):
     cluster.server.stop()
     assert procs and procs <= set(cgroups.procs(f"/kybernetes/{node}"))
     cluster.server.start()
-    _wait_nodes_ready(cluster)
+    wait_nodes_ready(cluster)
     time.sleep(2)
     assert _containers(cluster, ns, node) == before
 
