@@ -154,12 +154,21 @@ def test_a_pod_failing_readiness_gets_no_traffic(cluster, web):
         eventually(lambda: name not in {p["metadata"]["name"] for p in services.ready_pods(cluster, "default", "app=web")},
                    timeout=30, what=f"{name} not Ready")
         eventually(lambda: _endpoint_count(cluster, "web") == services.WEB_REPLICAS - 1, timeout=30)
+        _until_only(cluster, set(web) - {name})
         result = requests(cluster, "http://web", 60)
         assert result["failed"] == 0 and name not in result["counts"], result
         assert set(result["counts"]) == set(web) - {name}, result
     finally:
         cluster.kubectl("exec", name, "--", services.PYTHON, "-c", "import os; os.remove('/data/fail')")
     wait_ready(cluster, "default", "app=web", services.WEB_REPLICAS)
+
+
+def _until_only(c, pods: set[str]) -> None:
+    """Wait until kube-proxy has followed the EndpointSlice (its sync comes
+    after the slice's change; bench/network.py measures how long after): a
+    batch of requests reaches only ``pods``."""
+    eventually(lambda: set(requests(c, "http://web", 20)["counts"]) <= pods, timeout=30,
+               what=f"requests reach only {sorted(pods)}")
 
 
 def _endpoint_count(c, service: str) -> int:
@@ -242,5 +251,6 @@ def test_scaled_to_one_no_request_reaches_a_removed_pod(cluster, web):
     eventually(lambda: _endpoint_count(cluster, "web") == 1, timeout=30, what="one web endpoint")
     survivor = services.ready_pods(cluster, "default", "app=web")
     assert len(survivor) == 1
+    _until_only(cluster, {survivor[0]["metadata"]["name"]})
     result = requests(cluster, "http://web", 60)
     assert result["failed"] == 0 and list(result["counts"]) == [survivor[0]["metadata"]["name"]], result
