@@ -293,10 +293,16 @@ class Runtime:
             seen.add(cid)
             out.append(records.status(meta, self.runc.read_state(cid), records.load_exit(cdir),
                                       records.shim_pid(cdir, cid) is not None))
+        self.runc.forget_states(seen)
+        for sid in pins.ids(self.sandboxes_dir):
+            meta = self._cached_meta(sid, pins.sandbox_dir(self.sandboxes_dir, sid))
+            box = pins.status(self.sandboxes_dir, sid, meta) if meta is not None else None
+            if box is not None:
+                seen.add(sid)
+                out.append(box)
         for cid in set(self._metas) - seen:
             del self._metas[cid]
-        self.runc.forget_states(seen)
-        return out + pins.list_all(self.sandboxes_dir)
+        return out
 
     def _cached_meta(self, cid: str, cdir: str) -> dict | None:
         """meta.json, parsed again only when it was replaced (create, start)."""

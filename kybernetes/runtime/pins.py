@@ -41,9 +41,22 @@ def exists(root: str, sandbox_id: str) -> bool:
 
 
 def pinned(root: str, sandbox_id: str) -> bool:
-    """Whether both namespaces are still held (the files are nsfs mount points)."""
+    """Whether both namespaces are still held: the files are nsfs mounts, on
+    another device than their dir (``os.path.ismount``'s realpath costs a
+    dozen syscalls; the kubelet asks for every sandbox on every relist)."""
     d = sandbox_dir(root, sandbox_id)
-    return all(os.path.ismount(os.path.join(d, kind)) for kind in KINDS)
+    try:
+        dev = os.stat(d).st_dev
+        return all(os.stat(os.path.join(d, kind)).st_dev != dev for kind in KINDS)
+    except FileNotFoundError:
+        return False
+
+
+def _mounted(path: str) -> bool:
+    try:
+        return os.stat(path).st_dev != os.stat(os.path.dirname(path)).st_dev
+    except FileNotFoundError:
+        return False
 
 
 async def create(root: str, sandbox_id: str, meta: dict, hostname: str | None) -> None:
@@ -69,10 +82,11 @@ async def create(root: str, sandbox_id: str, meta: dict, hostname: str | None) -
             f"pinning the namespaces of sandbox {sandbox_id}: {err.decode(errors='replace').strip()}")
 
 
-def status(root: str, sandbox_id: str) -> records.ContainerStatus | None:
-    """The sandbox as a container status (running while pinned); None if unknown."""
-    d = sandbox_dir(root, sandbox_id)
-    meta = records.load_meta(d)
+def status(root: str, sandbox_id: str, meta: dict | None = None) -> records.ContainerStatus | None:
+    """The sandbox as a container status (running while pinned); None if unknown.
+    ``meta``: its record, if the caller has it already."""
+    if meta is None:
+        meta = records.load_meta(sandbox_dir(root, sandbox_id))
     if meta is None:
         return None
     config = meta.get("config") or {}
@@ -85,12 +99,11 @@ def status(root: str, sandbox_id: str) -> records.ContainerStatus | None:
         labels=dict(config.get("labels") or {}), annotations=dict(config.get("annotations") or {}))
 
 
-def list_all(root: str) -> list[records.ContainerStatus]:
+def ids(root: str) -> list[str]:
     try:
-        names = sorted(os.listdir(root))
+        return sorted(os.listdir(root))
     except FileNotFoundError:
         return []
-    return [st for st in (status(root, n) for n in names) if st is not None]
 
 
 def namespaces(root: str, sandbox_id: str) -> dict[str, str]:
@@ -104,10 +117,10 @@ async def release(root: str, sandbox_id: str) -> None:
     d = sandbox_dir(root, sandbox_id)
     for kind in KINDS:
         path = os.path.join(d, kind)
-        if os.path.ismount(path):
+        if _mounted(path):
             proc = await asyncio.create_subprocess_exec("umount", path, stderr=asyncio.subprocess.PIPE)
             _, err = await proc.communicate()
-            if proc.returncode != 0 and os.path.ismount(path):
+            if proc.returncode != 0 and _mounted(path):
                 raise errors.ContainerRuntimeError(
                     f"unmounting {path}: {err.decode(errors='replace').strip()}")
     meta = records.load_meta(d)
