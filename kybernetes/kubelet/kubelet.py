@@ -144,6 +144,11 @@ class Kubelet:
             self._relist_started = loop.time()
             self._relist_task = loop.create_task(self.runtime.list())
 
+    async def pod_containers(self, uid: str) -> list[records.ContainerStatus]:
+        """One pod's containers and sandboxes, from a listing begun now: only theirs
+        are read (a pod sync's; a full relist reads every container's state)."""
+        return await self.runtime.list(label=(containerspec.POD_UID, uid))
+
     async def _relist_loop(self) -> None:
         """The PLEG: wake the worker of a pod whose containers changed."""
         while True:

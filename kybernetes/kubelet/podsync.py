@@ -82,7 +82,7 @@ class PodSync:
         meta = pod["metadata"]
         uid = meta["uid"]
         rec = self.record(uid)
-        found = [c for c in await self.kl.relist() if c.labels.get(containerspec.POD_UID) == uid]
+        found = await self.kl.pod_containers(uid)
         if gone or meta.get("deletionTimestamp"):
             await podtermination.kill_containers(self.kl, pod, found, podtermination.grace(pod, found))
             await podtermination.clean_up(self.kl, pod, found)
@@ -208,7 +208,7 @@ class PodSync:
                 changed |= did
                 waiting_delay = _min(waiting_delay, delay)
         if changed:
-            found = [x for x in await kl.relist() if x.labels.get(containerspec.POD_UID) == uid]
+            found = await kl.pod_containers(uid)
             _, by_name = group(found)
             for items in by_name.values():
                 await podcontainers.prune(kl, items)
@@ -221,7 +221,7 @@ class PodSync:
             found = [c for items in by_name.values() for c in items] + boxes
             if any(c.state == records.RUNNING for items in by_name.values() for c in items):
                 await podtermination.kill_containers(kl, pod, found, podtermination.grace(pod), sandbox=False)
-                found = [x for x in await kl.relist() if x.labels.get(containerspec.POD_UID) == uid]
+                found = await kl.pod_containers(uid)
                 _, state.containers = group(found)
             state.messages = await asyncio.to_thread(self._messages, pod, state.containers, rec)
             await self._write_status(pod, rec, state)
@@ -389,7 +389,7 @@ class PodSync:
         msg = "Pod was active on the node longer than the specified deadline"
         self.kl.recorder.event(pod, "Normal", "DeadlineExceeded", msg)
         await podtermination.kill_containers(self.kl, pod, found, podtermination.grace(pod))
-        found = [c for c in await self.kl.relist() if c.labels.get(containerspec.POD_UID) == pod["metadata"]["uid"]]
+        found = await self.kl.pod_containers(pod["metadata"]["uid"])
         state = podstatus.PodState(host_ip=self.kl.host_ip(), start_time=rec.start_time,
                                    terminal=("Failed", "DeadlineExceeded", msg))
         _, state.containers = group(found)

@@ -44,6 +44,10 @@ def is_container_id(name: str) -> bool:
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def _label(meta: dict, key: str) -> str | None:
+    return ((meta.get("config") or {}).get("labels") or {}).get(key)
+
+
 def _shim_env() -> dict[str, str]:
     path = os.pathsep.join(p for p in (_PACKAGE_ROOT, os.environ.get("PYTHONPATH")) if p)
     return dict(os.environ, PYTHONPATH=path)
@@ -275,12 +279,13 @@ class Runtime:
         return records.status(meta, self.runc.read_state(container_id), records.load_exit(cdir),
                               records.shim_pid(cdir, container_id) is not None)
 
-    async def list(self) -> list[records.ContainerStatus]:
-        """Every container in the data dir, read from disk (in a thread: a few
-        small files per container)."""
-        return await asyncio.to_thread(self._list)
+    async def list(self, label: tuple[str, str] | None = None) -> list[records.ContainerStatus]:
+        """Every container (and pinned sandbox) in the data dir, read from disk (in a
+        thread: a few small files per container); with ``label`` (key, value) only
+        those carrying it (CRI's label selector), the others' state left unread."""
+        return await asyncio.to_thread(self._list, label)
 
-    def _list(self) -> list[records.ContainerStatus]:
+    def _list(self, label: tuple[str, str] | None = None) -> list[records.ContainerStatus]:
         out = []
         seen = set()
         for cid in sorted(os.listdir(self.containers_dir)):
@@ -291,17 +296,23 @@ class Runtime:
             if meta is None:
                 continue
             seen.add(cid)
+            if label is not None and _label(meta, label[0]) != label[1]:
+                continue
             out.append(records.status(meta, self.runc.read_state(cid), records.load_exit(cdir),
                                       records.shim_pid(cdir, cid) is not None))
-        self.runc.forget_states(seen)
+        if label is None:
+            self.runc.forget_states(seen)
         for sid in pins.ids(self.sandboxes_dir):
             meta = self._cached_meta(sid, pins.sandbox_dir(self.sandboxes_dir, sid))
-            box = pins.status(self.sandboxes_dir, sid, meta) if meta is not None else None
+            if meta is None or (label is not None and _label(meta, label[0]) != label[1]):
+                continue
+            box = pins.status(self.sandboxes_dir, sid, meta)
             if box is not None:
                 seen.add(sid)
                 out.append(box)
-        for cid in set(self._metas) - seen:
-            del self._metas[cid]
+        if label is None:
+            for cid in set(self._metas) - seen:
+                self._metas.pop(cid, None)
         return out
 
     def _cached_meta(self, cid: str, cdir: str) -> dict | None:

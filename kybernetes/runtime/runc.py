@@ -137,7 +137,7 @@ class Runc:
     def forget_states(self, keep: set[str]) -> None:
         """Drop ``read_state``'s parsed records of containers not in ``keep``."""
         for cid in set(self._states) - keep:
-            del self._states[cid]
+            self._states.pop(cid, None)  # a listing in another thread may have dropped it
 
     async def list(self) -> list[dict]:
         """Every container in our state root."""
