@@ -61,7 +61,7 @@ def set_up(path: str, medium: str, size: int | None = None) -> bool:
     created = not os.path.isdir(path)
     os.makedirs(path, mode=0o750, exist_ok=True)
     if medium == "Memory":
-        if not mounts.is_mount_point(path):
+        if not mounts.has_own_filesystem(path):
             try:
                 mounts.mount_tmpfs(path, size)
             except OSError as e:

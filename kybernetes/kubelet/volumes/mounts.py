@@ -92,7 +92,19 @@ def mount_points() -> list[str]:
 
 
 def is_mount_point(path: str) -> bool:
+    """Any mount at ``path``, bind mounts of the same filesystem included."""
     return os.path.abspath(path) in mount_points()
+
+
+def has_own_filesystem(path: str) -> bool:
+    """Whether a filesystem of its own (a tmpfs volume) sits at ``path``: its
+    device differs from its parent's. Two stats instead of reading all of
+    mountinfo, which grows with every pod on the node (quadratic in a burst)."""
+    path = os.path.abspath(path)
+    try:
+        return os.lstat(path).st_dev != os.lstat(os.path.dirname(path)).st_dev
+    except FileNotFoundError:
+        return False
 
 
 def mounts_under(path: str) -> list[str]:
