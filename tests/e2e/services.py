@@ -144,6 +144,19 @@ def services_cluster(directory: str, proxy_mode: str):
             yield c
 
 
+def start_web(c) -> list[dict]:
+    """Apply ``web`` and the client pod; return the web pods once they are
+    ready and ``http://web`` answers from the client without an error (the
+    DNS addon and kube-proxy follow a new Service a moment after it exists)."""
+    apply(c, *web_objects(), client_pod())
+    pods = wait_ready(c, "default", "app=web", WEB_REPLICAS)
+    wait_ready(c, "default", "app=client", 1)
+    wait_ready(c, "kube-system", "k8s-app=kube-dns", 1)
+    eventually(lambda: requests(c, "http://web", 5)["failed"] == 0, timeout=30, interval=1,
+               what="http://web answers from the client pod")
+    return pods
+
+
 def apply(c, *objects: dict) -> None:
     c.kubectl("apply", "-f", "-", input="\n".join(json.dumps(o) for o in objects))
 

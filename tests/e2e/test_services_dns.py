@@ -32,11 +32,7 @@ def cluster(tmp_path_factory):
 @pytest.fixture(scope="module")
 def web(cluster):
     """``web`` (3 pods over both nodes, NodePort Service) and the client pod, ready."""
-    apply(cluster, *services.web_objects(), services.client_pod())
-    pods = wait_ready(cluster, "default", "app=web", services.WEB_REPLICAS)
-    wait_ready(cluster, "default", "app=client", 1)
-    wait_ready(cluster, "kube-system", "k8s-app=kube-dns", 1)
-    return {p["metadata"]["name"]: p for p in pods}
+    return {p["metadata"]["name"]: p for p in services.start_web(cluster)}
 
 
 def _node_ips(c) -> dict[str, str]:

@@ -9,7 +9,7 @@ import os
 import pytest
 
 from tests.e2e import services
-from tests.e2e.services import apply, eventually, requests, wait_ready
+from tests.e2e.services import eventually, requests
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="real nodes need root")
 
@@ -18,11 +18,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="real nodes need root"
 def web(request, tmp_path_factory):
     mode = request.param
     with services.services_cluster(str(tmp_path_factory.mktemp(f"kyb-svc-{mode}")), mode) as c:
-        apply(c, *services.web_objects(), services.client_pod())
-        pods = wait_ready(c, "default", "app=web", services.WEB_REPLICAS)
-        wait_ready(c, "default", "app=client", 1)
-        wait_ready(c, "kube-system", "k8s-app=kube-dns", 1)
-        c.web = sorted(p["metadata"]["name"] for p in pods)
+        c.web = sorted(p["metadata"]["name"] for p in services.start_web(c))
         yield c
 
 
