@@ -180,8 +180,11 @@ class Runtime:
     async def start(self, container_id: str) -> None:
         """``runc start``: the container's process begins to run."""
         cdir, meta = self._meta(container_id)
+        # Taken before the process may run: a command that exits at once must
+        # not show a start after its finish.
+        started = time.time_ns()
         await self.runc.start(container_id, log_path=os.path.join(cdir, "runc.log"))
-        meta["startedAt"] = time.time_ns()
+        meta["startedAt"] = started
         await asyncio.to_thread(records.save_meta, cdir, meta)
 
     async def stop(self, container_id: str, timeout: float = 30.0) -> None:
