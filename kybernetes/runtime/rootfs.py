@@ -46,27 +46,35 @@ def _checked_target(container_dir: str, allowed_root: str) -> str:
     return target
 
 
-def is_mounted(path: str) -> bool:
-    """Whether ``path`` is a mount point, read from /proc/self/mountinfo."""
-    path = os.path.abspath(path)
+def _unescape(field: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as \ooo (octal).
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and i + 4 <= len(field) and field[i + 1:i + 4].isdigit():
+            out.append(chr(int(field[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+def mount_points() -> list[str]:
+    """Every mount point of this process's mount namespace (/proc/self/mountinfo)."""
     with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mount_point = line.split()[4].encode().decode("unicode_escape")
-            if mount_point == path:
-                return True
-    return False
+        return [_unescape(line.split()[4]) for line in f if line.strip()]
+
+
+def is_mounted(path: str) -> bool:
+    """Whether ``path`` is a mount point (bind mounts of the same filesystem included)."""
+    return os.path.abspath(path) in mount_points()
 
 
 def mounts_under(path: str) -> list[str]:
-    """Mount points at or below ``path`` (deepest first)."""
+    """Mount points at or below ``path``, deepest first."""
     path = os.path.abspath(path)
-    out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mp = line.split()[4].encode().decode("unicode_escape")
-            if mp == path or mp.startswith(path + "/"):
-                out.append(mp)
-    return sorted(set(out), key=lambda p: -p.count("/"))
+    found = {mp for mp in mount_points() if mp == path or mp.startswith(path + "/")}
+    return sorted(found, key=lambda p: (-p.count("/"), p))
 
 
 async def _run(*argv: str, cwd: str | None = None) -> None:

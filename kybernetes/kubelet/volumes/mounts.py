@@ -2,8 +2,8 @@
 mounts for subPaths, and unmounting what lies under a pod's directory.
 
 Straight syscalls through libc (no ``mount`` binary to parse); callers run
-them in a worker thread. Mount points are read from /proc/self/mountinfo,
-whose octal escapes (``\\040`` for a space) are undone.
+them in a worker thread. Mount points come from the runtime's reader of
+/proc/self/mountinfo (``kybernetes.runtime.rootfs``), the one the node has.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import ctypes
 import ctypes.util
 import errno
 import os
+
+from kybernetes.runtime import rootfs
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -73,27 +75,10 @@ def unmount(target: str) -> None:
     raise OSError(e, f"umount {target}: {os.strerror(e)}")
 
 
-def _unescape(field: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as \ooo.
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and i + 4 <= len(field) and field[i + 1:i + 4].isdigit():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
-def mount_points() -> list[str]:
-    with open("/proc/self/mountinfo") as f:
-        return [_unescape(line.split()[4]) for line in f if line.strip()]
-
-
-def is_mount_point(path: str) -> bool:
-    """Any mount at ``path``, bind mounts of the same filesystem included."""
-    return os.path.abspath(path) in mount_points()
+# One reader of /proc/self/mountinfo for the node: the runtime's.
+mount_points = rootfs.mount_points
+is_mount_point = rootfs.is_mounted
+mounts_under = rootfs.mounts_under
 
 
 def has_own_filesystem(path: str) -> bool:
@@ -105,10 +90,3 @@ def has_own_filesystem(path: str) -> bool:
         return os.lstat(path).st_dev != os.lstat(os.path.dirname(path)).st_dev
     except FileNotFoundError:
         return False
-
-
-def mounts_under(path: str) -> list[str]:
-    """Mount points strictly below ``path`` or at it, deepest first."""
-    path = os.path.abspath(path)
-    found = {mp for mp in mount_points() if mp == path or mp.startswith(path + "/")}
-    return sorted(found, key=lambda p: (-p.count("/"), p))
