@@ -22,10 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from kybernetes.api import openapi, openapi_v2, openapi_v2_protobuf, registry, status
 from kybernetes.apiserver import (admission, allocation, authn, authz, bootstrap, componentstatuses,
-                                  deleting, discovery, encoding, pki, reading, requestinfo, resource_store,
-                                  strategies, subresources, tokens, watchcache, watching, writing)
-from kybernetes.apiserver import join
-from kybernetes.apiserver import kubelets, metrics, nodeproxy
+                                  deleting, discovery, encoding, join, kubelets, metrics, nodeproxy, pki,
+                                  reading, requestinfo, resource_store, strategies, subresources, tokens,
+                                  watchcache, watching, writing)
 from kybernetes.apiserver.calls import STATE, Call, respond_status
 from kybernetes.storage.types import Store
 
