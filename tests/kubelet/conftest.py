@@ -159,6 +159,20 @@ def condition(pod: dict, type_: str) -> str | None:
     return None
 
 
+async def follow_log(path: str, seen: list[str]) -> None:
+    """Collect a container's log file into ``seen`` until it is removed with its pod.
+
+    The pod's logs may go within a poll interval of the last line: one open
+    file is read until its path is gone, then to its end."""
+    while not os.path.exists(path):
+        await asyncio.sleep(0.05)
+    with open(path) as f:
+        while os.path.exists(path):
+            seen.append(f.read())
+            await asyncio.sleep(0.05)
+        seen.append(f.read())
+
+
 @pytest.fixture
 async def node(client, tmp_path):
     before = await asyncio.to_thread(probes.machine_state)

@@ -12,7 +12,7 @@ import os
 
 from kybernetes.network import iproute
 from kybernetes.runtime import cgroups
-from tests.kubelet.conftest import PODS, condition, status_of
+from tests.kubelet.conftest import PODS, condition, follow_log, status_of
 
 
 def sh(script: str, name: str = "c", **extra) -> dict:
@@ -163,17 +163,7 @@ async def test_deletion_sends_sigterm_and_cleans_up(node, namespace):
     log_path = os.path.join(node.config.pod_log_dir(namespace, "term", uid), "c", "0.log")
     seen: list[str] = []
 
-    async def follow() -> None:  # the log goes with the pod: read it while it lasts
-        while True:
-            try:
-                with open(log_path) as f:
-                    seen.append(f.read())
-            except FileNotFoundError:
-                if seen:
-                    return
-            await asyncio.sleep(0.05)
-
-    follower = asyncio.create_task(follow())
+    follower = asyncio.create_task(follow_log(log_path, seen))
     await asyncio.sleep(0.5)
     loop = asyncio.get_running_loop()
     t0 = loop.time()
@@ -181,7 +171,7 @@ async def test_deletion_sends_sigterm_and_cleans_up(node, namespace):
     await node.wait_gone(namespace, "term", timeout=20)
     assert loop.time() - t0 < 8, "the container ignored SIGTERM and waited for SIGKILL?"
     await asyncio.wait_for(follower, 5)
-    assert "got TERM" in seen[-1]
+    assert "started" in "".join(seen) and "got TERM" in "".join(seen)
     events = await node.events(namespace, "term")
     assert any(e["reason"] == "Killing" and e["message"] == "Stopping container c" for e in events)
     assert not iproute.netns_exists(net.netns)

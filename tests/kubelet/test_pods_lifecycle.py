@@ -7,7 +7,7 @@ import asyncio
 import os
 
 from kybernetes.network import iproute, naming
-from tests.kubelet.conftest import PODS, condition, status_of
+from tests.kubelet.conftest import PODS, condition, follow_log, status_of
 
 
 def sh(script: str, name: str = "c", **extra) -> dict:
@@ -31,20 +31,11 @@ async def test_post_start_and_pre_stop_hooks(node, namespace):
     log_path = os.path.join(node.config.pod_log_dir(namespace, "hooks", pod["metadata"]["uid"]), "c", "0.log")
     seen: list[str] = []
 
-    async def follow() -> None:
-        while True:
-            try:
-                with open(log_path) as f:
-                    seen.append(f.read())
-            except FileNotFoundError:
-                return
-            await asyncio.sleep(0.05)
-
-    follower = asyncio.create_task(follow())
+    follower = asyncio.create_task(follow_log(log_path, seen))
     await node.client.delete(PODS, "hooks", namespace)
     await node.wait_gone(namespace, "hooks", timeout=20)
     await asyncio.wait_for(follower, 5)
-    text = seen[-1]
+    text = "".join(seen)
     assert "prestop" in text and "got TERM" in text
     assert text.index("prestop") < text.index("got TERM")
 
