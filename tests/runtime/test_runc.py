@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from kybernetes.runtime import errors, rootfs, shim, spec
+from tests import polling
 
 
 async def test_runc_wrapper_lifecycle(runtime):
@@ -65,6 +66,22 @@ async def test_read_state_agrees_with_runc_state(runtime):
     await runtime.runc.delete(cid, force=True)
     assert await both(cid) is None
     assert runtime.runc.read_state("0" * 64) is None
+    await runtime.remove(cid)
+
+
+async def test_start_refuses_as_runc_does(runtime):
+    """A start runc refuses is an error naming why; the container never runs."""
+    with pytest.raises(errors.RuncError, match="container does not exist"):
+        await runtime.runc.start("0" * 64)
+    cid = await runtime.create_container(spec.ContainerConfig(name="d", image="busybox",
+                                                              command=["sleep", "1000"]))
+    await runtime.runc.kill(cid, "SIGKILL")  # the init dies while waiting to be started
+    with pytest.raises(errors.RuncError, match="stopped|already dead"):
+        await runtime.start(cid)
+
+    async def exited():
+        return (await runtime.status(cid)).state == "exited"
+    assert await polling.eventually(exited)  # it never ran: the shim records the init's death
     await runtime.remove(cid)
 
 
