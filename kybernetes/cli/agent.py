@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import logging
 import os
@@ -81,8 +82,18 @@ def add_cluster_flags(p: argparse.ArgumentParser, *, server: bool, skip: tuple[s
                 "networkPrefix": "prefix of the network's namespaces and links",
                 "clusterDNS": "the DNS Service IP pods resolve with",
                 "clusterDomain": "the cluster's DNS domain"}[key]
+        if key == "clusterDNS" and server:
+            # As k3s: the 10th address of the Service range, whatever range is given.
+            p.add_argument(flag, default=None, help=f"{what} (default: the 10th address of "
+                                                    "--service-cidr, 10.96.0.10 for the default range)")
+            continue
         p.add_argument(flag, default=default if server else None,
                        help=f"{what} (default {default}{'' if server else ', or as the server says'})")
+
+
+def default_cluster_dns(service_cidr: str) -> str:
+    """The DNS Service's address when none is given: the 10th of the Service range."""
+    return str(ipaddress.ip_network(service_cidr, strict=False).network_address + 10)
 
 
 def add_parser(sub) -> None:

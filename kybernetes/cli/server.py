@@ -119,6 +119,11 @@ async def run(args: argparse.Namespace) -> int:
         disabled = addons.disabled(args.disable)
     except addons.AddonError as e:
         raise FatalError(str(e)) from e
+    if not args.cluster_dns:
+        try:
+            args.cluster_dns = agent.default_cluster_dns(args.service_cidr)
+        except ValueError as e:
+            raise FatalError(f"bad --service-cidr: {e}") from e
     cluster = agent.cluster_settings(args)
     advertise, extra_listen = _addresses(args, cluster)
     settings = apiserver.Settings(
@@ -226,7 +231,7 @@ def _control_plane(args: argparse.Namespace, *, kubeconfig_path: str) -> list[as
 
 async def _dns_addon(args: argparse.Namespace, kubeconfig_path: str) -> None:
     """The DNS addon's objects, created when missing (``cli.addons``)."""
-    cluster_dns = (args.cluster_dns or "10.96.0.10").split(",")[0].strip()
+    cluster_dns = args.cluster_dns.split(",")[0].strip()
     objects = addons.dns_objects(cluster_dns=cluster_dns, cluster_domain=args.cluster_domain,
                                  upstream=args.dns_upstream)
     async with rest.Client(kubeconfig.load(kubeconfig_path), component="kyb-addons") as client:
