@@ -104,10 +104,12 @@ class NodeLifecycleController:
             self.zones.tainter(node)
             if name not in self.known:
                 self.known[name] = node
-                self._node_event(node, "RegisteredNode", f"Registered Node {name} in Controller")
+                self._node_event(node, "RegisteredNode",
+                                 f"Node {name} event: Registered Node {name} in Controller")
                 await self.mark_node_as_reachable(node)
         for name in [n for n in self.known if n not in names]:
-            self._node_event(self.known.pop(name), "RemovingNode", f"Removing Node {name} from Controller")
+            self._node_event(self.known.pop(name), "RemovingNode",
+                             f"Node {name} event: Removing Node {name} from Controller")
             self.health.pop(name, None)
             self.retry.discard(name)
         zone_ready: dict[str, list[str | None]] = {}

@@ -68,6 +68,7 @@ class Kubelet:
         self._relist_task: asyncio.Task | None = None
         self._relist_started = 0.0
         self._snapshot: dict[str, tuple[str, int | None]] = {}
+        self._registered_conditions: list[dict] | None = None
 
     # -- composition -------------------------------------------------------------
 
@@ -101,7 +102,11 @@ class Kubelet:
                     await self.server.stop()
 
     async def _register(self) -> None:
-        await node_status.register(self.client, self.config, addresses=None, runtime=self.runtime)
+        name = self.config.node_name
+        self.recorder.event(node_status.node_ref(name), "Normal", "Starting", "Starting kubelet.")
+        node = await node_status.register(self.client, self.config, addresses=None, runtime=self.runtime)
+        self._registered_conditions = (node.get("status") or {}).get("conditions") or []
+        node_status.record_condition_events(self.recorder, name, None, self._registered_conditions)
 
     async def _wait_for_pod_cidr(self) -> str:
         return await node_status.wait_for_pod_cidr(self.client, self.config.node_name)
@@ -115,7 +120,9 @@ class Kubelet:
 
     def _start_node_status(self, tg: asyncio.TaskGroup) -> None:
         reporter = node_status.NodeStatusReporter(self.client, self.config, self.runtime,
-                                                  addresses_fn=self._addresses, pods_fn=self.pods)
+                                                  addresses_fn=self._addresses, pods_fn=self.pods,
+                                                  recorder=self.recorder,
+                                                  reported=self._registered_conditions)
         tg.create_task(reporter.run(), name="kubelet-node-status")
 
     async def _start_server(self) -> None:

@@ -18,6 +18,12 @@ conditions from the kubelet's default eviction thresholds (memory.available
 5% when images live on a filesystem of their own) applied to the machine's
 real figures (stats.StatsProvider.node), held for the 5-minute pressure
 transition period as the eviction manager does.
+
+Node events as the kubelet records them (``condition_events``): a pressure
+condition posted with a new status, or posted for the first time since this
+kubelet started ("NodeHasSufficientMemory" ... at every start), and Ready
+when its status changes ("NodeReady", "NodeNotReady"); the involved object
+is the node with its name as UID, as the kubelet's nodeRef.
 """
 
 from __future__ import annotations
@@ -59,6 +65,45 @@ _PRESSURE = {
     "PIDPressure": (("KubeletHasSufficientPID", "kubelet has sufficient PID available"),
                     ("KubeletHasInsufficientPID", "kubelet has insufficient PID available")),
 }
+
+# The kubelet's event reason for a condition posted with a (new) status.
+_CONDITION_EVENTS = {
+    ("MemoryPressure", "False"): "NodeHasSufficientMemory",
+    ("MemoryPressure", "True"): "NodeHasInsufficientMemory",
+    ("DiskPressure", "False"): "NodeHasNoDiskPressure",
+    ("DiskPressure", "True"): "NodeHasDiskPressure",
+    ("PIDPressure", "False"): "NodeHasSufficientPID",
+    ("PIDPressure", "True"): "NodeHasInsufficientPID",
+    ("Ready", "True"): "NodeReady",
+    ("Ready", "False"): "NodeNotReady",
+}
+
+
+def condition_events(before: list[dict] | None, after: list[dict]) -> list[str]:
+    """The reasons of the events the kubelet records on posting ``after`` when
+    it last posted ``before`` (None: nothing yet since it started). A pressure
+    condition it had not posted counts as Unknown before; Ready is recorded
+    only on a change (the setters append a new Ready silently)."""
+    old = {c.get("type"): c.get("status") for c in before or []}
+    out = []
+    for c in after:
+        type_, status_ = c.get("type"), c.get("status")
+        if type_ == "Ready" and type_ not in old:
+            continue
+        if old.get(type_, "Unknown") != status_ and (type_, status_) in _CONDITION_EVENTS:
+            out.append(_CONDITION_EVENTS[(type_, status_)])
+    return out
+
+
+def node_ref(node_name: str) -> dict[str, str]:
+    """The kubelet's reference to its node in events: the name doubles as the UID."""
+    return {"kind": "Node", "name": node_name, "uid": node_name}
+
+
+def record_condition_events(recorder, node_name: str, before: list[dict] | None,
+                            after: list[dict]) -> None:
+    for reason in condition_events(before, after):
+        recorder.event(node_ref(node_name), "Normal", reason, f"Node {node_name} status is now: {reason}")
 
 
 def _now() -> str:
@@ -326,10 +371,13 @@ class NodeStatusReporter:
 
     def __init__(self, client: rest.Client, config: KubeletConfig, runtime: containers.Runtime, *,
                  addresses_fn: Callable[[], list[dict]], pods_fn: Callable[[], list[dict]] | None = None,
-                 ready_fn: Callable[[], list[str]] | None = None) -> None:
+                 ready_fn: Callable[[], list[str]] | None = None, recorder=None,
+                 reported: list[dict] | None = None) -> None:
         self.client, self.config, self.runtime = client, config, runtime
         self.addresses_fn, self.pods_fn = addresses_fn, pods_fn
         self.ready_fn = ready_fn or (lambda: [])
+        self.recorder = recorder
+        self.reported = reported  # the conditions this kubelet last posted (registration's first)
         self.stats = stats.StatsProvider(config, runtime)
         self.lease: dict | None = None
         self.node: dict | None = None
@@ -428,4 +476,7 @@ class NodeStatusReporter:
         except status.StatusError:
             self.node = None
             raise
+        if self.recorder is not None:
+            record_condition_events(self.recorder, self.config.node_name, self.reported, body["conditions"])
+        self.reported = body["conditions"]
         return self.node

@@ -228,7 +228,7 @@ async def test_monitor_marks_unknown_taints_and_marks_pods_not_ready():
     reasons = [(x[4]["reason"], x[4]["message"]) for x in client.verbs("create") if x[1] == "events"]
     assert ("NodeNotReady", "Node dead status is now: NodeNotReady") in reasons
     assert ("NodeNotReady", "Node is not ready") in reasons
-    assert ("RegisteredNode", "Registered Node alive in Controller") in reasons
+    assert ("RegisteredNode", "Node alive event: Registered Node alive in Controller") in reasons
 
 
 async def test_not_ready_node_gets_not_ready_taint_swapped_at_once():

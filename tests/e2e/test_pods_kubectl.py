@@ -273,6 +273,27 @@ def test_top_node_and_pod(cluster, ns, busybox):
     assert name == "b" and cpu.endswith("m") and memory.endswith("Mi")
 
 
+def test_describe_node_shows_the_kubelet_and_controller_events(cluster):
+    """`kubectl describe node` finds events by the node's UID and by its name
+    (the kubelet's nodeRef): Starting, the pressure conditions, NodeReady,
+    and the node controller's RegisteredNode."""
+    wanted = ("Starting kubelet.", "status is now: NodeHasSufficientMemory",
+              "status is now: NodeHasNoDiskPressure", "status is now: NodeHasSufficientPID",
+              "status is now: NodeReady", "event: Registered Node")
+    for node in cluster.node_names:
+        deadline, events = time.monotonic() + 30, ""
+        while time.monotonic() < deadline:
+            described = cluster.kubectl.run("describe", "node", node).stdout
+            events = described.split("\nEvents:", 1)[-1]
+            if all(w in events for w in wanted):
+                break
+            time.sleep(1)
+        missing = [w for w in wanted if w not in events]
+        assert not missing, f"{node}: {missing} not in\n{events}"
+        assert f"Node {node} event: Registered Node {node} in Controller" in events
+        assert f"Node {node} status is now: NodeReady" in events
+
+
 def test_kube_proxy_runs_beside_each_kubelet(cluster):
     """Each node runs kube-proxy (as a k3s agent does): the `kubernetes`
     Service's rule is in every node host's namespace, and none in the machine's."""

@@ -192,6 +192,25 @@ async def test_reporter_renews_the_lease_and_posts_ready_status(client, config, 
         await client.delete(LEASES, config.node_name, "kube-node-lease")
 
 
+def test_condition_events_are_the_kubelets():
+    def conds(memory, disk, pid, ready):
+        return [{"type": t, "status": v} for t, v in (("MemoryPressure", memory), ("DiskPressure", disk),
+                                                      ("PIDPressure", pid), ("Ready", ready))]
+    # the first post since the kubelet started: every pressure condition, never Ready
+    assert node_status.condition_events(None, conds("False", "False", "False", "False")) == [
+        "NodeHasSufficientMemory", "NodeHasNoDiskPressure", "NodeHasSufficientPID"]
+    assert node_status.condition_events(conds("False", "False", "False", "False"),
+                                        conds("False", "False", "False", "True")) == ["NodeReady"]
+    assert node_status.condition_events(conds("False", "False", "False", "True"),
+                                        conds("True", "False", "False", "False")) == [
+        "NodeHasInsufficientMemory", "NodeNotReady"]
+    assert node_status.condition_events(conds("True", "True", "True", "True"),
+                                        conds("True", "True", "True", "True")) == []
+    assert node_status.condition_events(conds("False", "False", "False", "True"),
+                                        conds("False", "True", "True", "True")) == [
+        "NodeHasDiskPressure", "NodeHasInsufficientPID"]
+
+
 async def test_reporter_recreates_a_deleted_lease(client, config, runtime):
     await node_status.register(client, config, addresses=ADDRESSES, runtime=runtime)
     reporter = node_status.NodeStatusReporter(client, config, runtime, addresses_fn=lambda: ADDRESSES,
