@@ -22,7 +22,7 @@ async def test_changes_are_followed(client, namespace, dns):
 
     async def resolves():
         assert values(await ask(dns.port, fqdn)) == [svc["spec"]["clusterIP"]]
-    await eventually(resolves, timeout=2)
+    await eventually(resolves)
 
     # A new port appears in SRV answers.
     svc["spec"]["ports"].append({"name": "admin", "port": 8081, "protocol": "TCP"})
@@ -30,14 +30,14 @@ async def test_changes_are_followed(client, namespace, dns):
 
     async def has_admin_port():
         assert values(await ask(dns.port, f"_admin._tcp.{fqdn}", "SRV")) == [f"0 100 8081 {fqdn}."]
-    await eventually(has_admin_port, timeout=2)
+    await eventually(has_admin_port)
 
     # Deleted: NXDOMAIN within a short time, and its reverse name goes upstream again.
     await client.delete(SERVICES, "moving", namespace)
 
     async def gone():
         assert rcode(await ask(dns.port, fqdn)) == "NXDOMAIN"
-    await eventually(gone, timeout=2)
+    await eventually(gone)
 
 
 async def test_endpoint_changes_are_followed(client, namespace, dns):
@@ -48,7 +48,7 @@ async def test_endpoint_changes_are_followed(client, namespace, dns):
     async def addresses(expected):
         async def check():
             assert sorted(values(await ask(dns.port, fqdn))) == expected
-        await eventually(check, timeout=2)
+        await eventually(check)
 
     await addresses(["10.244.5.1"])
     eps["endpoints"].append(endpoint("10.244.5.2"))
@@ -66,7 +66,7 @@ async def test_endpoint_changes_are_followed(client, namespace, dns):
 
     async def gone():
         assert rcode(await ask(dns.port, fqdn)) == "NXDOMAIN"
-    await eventually(gone, timeout=2)
+    await eventually(gone)
 
 
 async def test_large_answers_truncate_over_udp_and_complete_over_tcp(client, namespace, dns):
@@ -79,7 +79,7 @@ async def test_large_answers_truncate_over_udp_and_complete_over_tcp(client, nam
         r = await ask(dns.port, fqdn, tcp=True)
         assert sorted(values(r)) == sorted(ips)
         return r
-    r = await eventually(all_there, timeout=3)
+    r = await eventually(all_there)
     assert not r.header.tc
 
     # Plain UDP: at most 512 bytes, TC set, as many whole records as fit.
