@@ -46,14 +46,9 @@ import tempfile
 import time
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Awaitable, Callable
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-for _path in (str(BENCH), str(ROOT)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+from _root import BENCH, ROOT
 
 import orjson  # noqa: E402
 

@@ -39,7 +39,7 @@ import tempfile
 import time
 from ipaddress import IPv4Address
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import _root  # noqa: F401 - the repository's packages importable
 
 from bench import dns as dns_bench  # noqa: E402
 from kybernetes.network import cleanup, cluster  # noqa: E402

@@ -17,11 +17,8 @@ import asyncio
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+import _root  # noqa: F401 - the repository's packages importable
 
 from kybernetes.network import cleanup, cluster, iproute, pods  # noqa: E402
 from tests.network import probes  # noqa: E402

@@ -41,13 +41,8 @@ import sys
 import tempfile
 import time
 import uuid
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-for _path in (str(BENCH), str(ROOT)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+import _root  # noqa: F401 - the repository's packages importable
 
 from kybernetes.api import registry  # noqa: E402
 from kybernetes.api.status import StatusError  # noqa: E402

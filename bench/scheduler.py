@@ -42,13 +42,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-for _path in (str(BENCH), str(ROOT)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+from _root import ROOT
 
 from apiclient import CpuMeter, raise_fd_limit  # noqa: E402
 from kybernetes.api import registry  # noqa: E402
