@@ -16,6 +16,13 @@ from tests.e2e.cluster import free_port
 ZONE = "cluster.local"
 
 
+async def until_nxdomain(port: int, fqdn: str) -> None:
+    """Wait for the server to answer NXDOMAIN for a name it followed away."""
+    async def gone():
+        assert rcode(await ask(port, fqdn)) == "NXDOMAIN"
+    await eventually(gone)
+
+
 async def test_changes_are_followed(client, namespace, dns):
     fqdn = f"moving.{namespace}.svc.{ZONE}"
     svc = await client.create(SERVICES, service("moving"), namespace)
@@ -34,10 +41,7 @@ async def test_changes_are_followed(client, namespace, dns):
 
     # Deleted: NXDOMAIN within a short time, and its reverse name goes upstream again.
     await client.delete(SERVICES, "moving", namespace)
-
-    async def gone():
-        assert rcode(await ask(dns.port, fqdn)) == "NXDOMAIN"
-    await eventually(gone)
+    await until_nxdomain(dns.port, fqdn)
 
 
 async def test_endpoint_changes_are_followed(client, namespace, dns):
@@ -63,10 +67,7 @@ async def test_endpoint_changes_are_followed(client, namespace, dns):
     # No ready endpoint left: a headless Service without endpoints is NXDOMAIN, as in CoreDNS.
     await client.delete(SLICES, "pool-1", namespace)
     await client.delete(SLICES, "pool-2", namespace)
-
-    async def gone():
-        assert rcode(await ask(dns.port, fqdn)) == "NXDOMAIN"
-    await eventually(gone)
+    await until_nxdomain(dns.port, fqdn)
 
 
 async def test_large_answers_truncate_over_udp_and_complete_over_tcp(client, namespace, dns):
