@@ -44,7 +44,7 @@ CLUSTER_SETTINGS = (
     ("serviceCIDR", "--service-cidr", "service_cidr", "10.96.0.0/12"),
     ("nodeNetwork", "--node-network", "node_network", "172.31.255.0/24"),
     ("networkPrefix", "--network-prefix", "network_prefix", "kyb"),
-    ("clusterDNS", "--cluster-dns", "cluster_dns", "10.96.0.10"),
+    ("clusterDNS", "--cluster-dns", "cluster_dns", None),  # None: derived, see with_defaults
     ("clusterDomain", "--cluster-domain", "cluster_domain", "cluster.local"),
 )
 
@@ -82,18 +82,19 @@ def add_cluster_flags(p: argparse.ArgumentParser, *, server: bool, skip: tuple[s
                 "networkPrefix": "prefix of the network's namespaces and links",
                 "clusterDNS": "the DNS Service IP pods resolve with",
                 "clusterDomain": "the cluster's DNS domain"}[key]
-        if key == "clusterDNS" and server:
-            # As k3s: the 10th address of the Service range, whatever range is given.
-            p.add_argument(flag, default=None, help=f"{what} (default: the 10th address of "
-                                                    "--service-cidr, 10.96.0.10 for the default range)")
-            continue
+        shown = default or "the 10th address of the Service range, 10.96.0.10 for the default one"
         p.add_argument(flag, default=default if server else None,
-                       help=f"{what} (default {default}{'' if server else ', or as the server says'})")
+                       help=f"{what} (default {shown}{'' if server else ', or as the server says'})")
 
 
-def default_cluster_dns(service_cidr: str) -> str:
-    """The DNS Service's address when none is given: the 10th of the Service range."""
-    return str(ipaddress.ip_network(service_cidr, strict=False).network_address + 10)
+def with_defaults(cluster: dict) -> dict:
+    """Every cluster setting, the defaults where ``cluster`` has none; the DNS
+    Service's address is the 10th of the Service range, as k3s derives it.
+    A Service range that is not one raises ValueError."""
+    out = {key: cluster.get(key) or default for key, _flag, _field, default in CLUSTER_SETTINGS}
+    if not out["clusterDNS"]:
+        out["clusterDNS"] = str(ipaddress.ip_network(out["serviceCIDR"], strict=False).network_address + 10)
+    return out
 
 
 def add_parser(sub) -> None:
@@ -285,9 +286,8 @@ def prepare_local(data_dir: str, ca: pki.Pair, node_name: str, server: str, clus
 
 def kubelet_config(data_dir: str, node_name: str, files: NodeFiles, cluster: dict, *,
                    labels: dict[str, str], port: int) -> KubeletConfig:
-    dns = cluster.get("clusterDNS") or "10.96.0.10"
-    defaults = {key: default for key, _flag, _field, default in CLUSTER_SETTINGS}
-    value = {key: cluster.get(key) or defaults[key] for key in defaults}
+    value = with_defaults(cluster)
+    dns = value["clusterDNS"]
     return KubeletConfig(
         node_name=node_name, data_dir=os.path.abspath(data_dir),
         cluster_dns=[d.strip() for d in dns.split(",") if d.strip()] if isinstance(dns, str) else list(dns),
@@ -390,8 +390,7 @@ async def run(args: argparse.Namespace) -> int:
         for key, value in cluster_settings(args).items():
             if value is not None:
                 cluster[key] = value
-        for key, _flag, _field, default in CLUSTER_SETTINGS:
-            cluster.setdefault(key, default)
+        cluster = with_defaults(cluster)
         check_plan(cluster)
         write_kubeconfig(files, args.server)
     except (ValueError, OSError) as e:

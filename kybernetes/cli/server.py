@@ -119,12 +119,10 @@ async def run(args: argparse.Namespace) -> int:
         disabled = addons.disabled(args.disable)
     except addons.AddonError as e:
         raise FatalError(str(e)) from e
-    if not args.cluster_dns:
-        try:
-            args.cluster_dns = agent.default_cluster_dns(args.service_cidr)
-        except ValueError as e:
-            raise FatalError(f"bad --service-cidr: {e}") from e
-    cluster = agent.cluster_settings(args)
+    try:
+        cluster = agent.with_defaults(agent.cluster_settings(args))
+    except ValueError as e:
+        raise FatalError(f"bad --service-cidr: {e}") from e
     advertise, extra_listen = _addresses(args, cluster)
     settings = apiserver.Settings(
         bind_address=args.bind_address, port=args.https_listen_port,
@@ -196,7 +194,7 @@ async def run(args: argparse.Namespace) -> int:
         print(f"kyb server: join token written to {join.token_path(data_dir)}", flush=True)
         tasks = _control_plane(args, kubeconfig_path=kubeconfig)
         if "dns" not in disabled:
-            tasks.append(asyncio.create_task(_dns_addon(args, kubeconfig), name="addon dns"))
+            tasks.append(asyncio.create_task(_dns_addon(args, cluster["clusterDNS"], kubeconfig), name="addon dns"))
         print(f"kyb server: ready, API server at https://{host}:{args.https_listen_port}", flush=True)
         if not args.disable_agent:
             tasks.append(asyncio.create_task(
@@ -229,10 +227,9 @@ def _control_plane(args: argparse.Namespace, *, kubeconfig_path: str) -> list[as
     return tasks
 
 
-async def _dns_addon(args: argparse.Namespace, kubeconfig_path: str) -> None:
+async def _dns_addon(args: argparse.Namespace, cluster_dns: str, kubeconfig_path: str) -> None:
     """The DNS addon's objects, created when missing (``cli.addons``)."""
-    cluster_dns = args.cluster_dns.split(",")[0].strip()
-    objects = addons.dns_objects(cluster_dns=cluster_dns, cluster_domain=args.cluster_domain,
+    objects = addons.dns_objects(cluster_dns=cluster_dns.split(",")[0].strip(), cluster_domain=args.cluster_domain,
                                  upstream=args.dns_upstream)
     async with rest.Client(kubeconfig.load(kubeconfig_path), component="kyb-addons") as client:
         await addons.run(client, objects)
